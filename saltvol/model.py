@@ -1,0 +1,413 @@
+"""The salt model: an smp U-Net plus everything needed to use it safely.
+
+:class:`SaltModel` pairs a network with the metadata it was trained under
+(encoder, input normalisation, reflector period of the training data, tuned
+threshold and minimum area, validation score).  It pads tiles to what the
+network accepts, runs them in batches under ``torch.inference_mode`` with the
+fastest precision for the device, and returns probabilities.
+
+Model files never run code: shipped weights are safetensors (fp16 storage,
+metadata as a JSON string), and training checkpoints are read with
+``torch.load(weights_only=True)``.  A network is loaded once per process
+(:func:`load_model` caches), and so once per Dask worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from .errors import CheckpointError
+
+if TYPE_CHECKING:  # torch is imported lazily: building a graph must not need it
+    import torch
+
+__all__ = [
+    "ModelConfig",
+    "ModelMeta",
+    "SaltModel",
+    "build_model",
+    "load_model",
+    "save_model",
+    "DEFAULT_MODEL_PATH",
+]
+
+log = logging.getLogger(__name__)
+
+#: The trained model that ships with the package.
+DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "saltvol-unet.safetensors"
+
+Device = Literal["auto", "cpu", "cuda"] | str
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Constructor arguments of the network; saved with the weights so it can be rebuilt."""
+
+    arch: Literal["unet"] = "unet"
+    encoder: str = "resnet18"
+    in_channels: int = 1
+    classes: int = 1
+    decoder_attention: str | None = "scse"
+    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
+    aux_head: bool = True
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """What a network was trained under, and how to use it.
+
+    ``image_mean``/``image_std`` standardise inputs given in *image units*
+    (TGS pixel / 255, so seismic mid-grey is about 0.47).  ``image_center`` and
+    ``image_spread`` are the robust centre (median) and spread (half the
+    16-84 percentile range) of the training images in those units: the target
+    that :mod:`saltvol.normalize` maps seismic amplitudes onto.  ``period_px``
+    is the dominant vertical reflector period of the training tiles in pixels,
+    the target of scale matching.
+    """
+
+    config: ModelConfig = field(default_factory=ModelConfig)
+    train_size: int = 128
+    input_mode: Literal["pad", "resize"] = "pad"
+    image_mean: float = 0.4723
+    image_std: float = 0.1621
+    image_center: float = 0.4706
+    image_spread: float = 0.1333
+    period_px: float = 25.0
+    threshold: float = 0.5
+    min_area: int = 0
+    tta: bool = True
+    val_score: float | None = None
+    val_scores_by_bin: dict[str, float] | None = None
+    epochs: int | None = None
+    data_fingerprint: str | None = None
+    saltvol_version: str | None = None
+    name: str = "saltvol-unet"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ModelMeta:
+        raw = dict(raw)
+        config_raw = dict(raw.pop("config", {}))
+        if "decoder_channels" in config_raw:
+            config_raw["decoder_channels"] = tuple(config_raw["decoder_channels"])
+        known = {f for f in cls.__dataclass_fields__}
+        config_known = {f for f in ModelConfig.__dataclass_fields__}
+        return cls(
+            config=ModelConfig(**{k: v for k, v in config_raw.items() if k in config_known}),
+            **{k: v for k, v in raw.items() if k in known},
+        )
+
+
+def build_model(config: ModelConfig | None = None) -> torch.nn.Module:
+    """Build the smp network for ``config`` with random weights.
+
+    Encoders always start from scratch (``encoder_weights=None``): nothing is
+    downloaded, ever.
+    """
+    import segmentation_models_pytorch as smp
+
+    config = config or ModelConfig()
+    if config.arch != "unet":
+        raise CheckpointError(f"unknown architecture {config.arch!r}; saltvol builds 'unet'")
+    aux = dict(classes=1, dropout=0.2) if config.aux_head else None
+    try:
+        return smp.Unet(
+            encoder_name=config.encoder,
+            encoder_weights=None,
+            in_channels=config.in_channels,
+            classes=config.classes,
+            decoder_attention_type=config.decoder_attention,
+            decoder_channels=tuple(config.decoder_channels),
+            aux_params=aux,
+        )
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(
+            f"cannot build a U-Net with encoder {config.encoder!r} ({e}); "
+            "choose an encoder from segmentation_models_pytorch.encoders.get_encoder_names()"
+        ) from e
+
+
+def resolve_device(device: Device = "auto") -> str:
+    """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise CheckpointError(f"device {device!r} asked for but no CUDA GPU is visible; use --device cpu")
+    return str(device)
+
+
+def autocast_dtype(device: str) -> torch.dtype | None:
+    """The reduced precision that is fast and accurate enough on ``device``.
+
+    CUDA: float16 autocast.  CPU: bfloat16 autocast where the processor has
+    native bf16 (AVX512-BF16/AMX, about 2-4x faster here, see
+    docs/benchmarks.md), else full float32.  ``SALTVOL_PRECISION=fp32`` turns
+    reduced precision off (it is read here, when a model is loaded).
+    """
+    import torch
+
+    if os.environ.get("SALTVOL_PRECISION", "").lower() in {"fp32", "float32"}:
+        return None
+    if device.startswith("cuda"):
+        return torch.float16
+    try:
+        bf16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except (AttributeError, RuntimeError):
+        bf16 = False
+    return torch.bfloat16 if bf16 else None
+
+
+class SaltModel:
+    """A trained network with its metadata, ready to predict tiles.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        An smp U-Net built by :func:`build_model`.
+    meta : ModelMeta
+        What it was trained under.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
+    source : str, optional
+        Where the weights came from (for provenance).
+    sha256 : str, optional
+        Hash of the weights file (for provenance).
+    """
+
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        meta: ModelMeta,
+        *,
+        device: Device = "auto",
+        source: str | None = None,
+        sha256: str | None = None,
+    ) -> None:
+        import torch
+
+        self.device = resolve_device(device)
+        self.meta = meta
+        self.source = source
+        self.sha256 = sha256
+        self.amp_dtype = autocast_dtype(self.device)
+        network = network.eval().to(self.device)
+        self.network = network.to(memory_format=torch.channels_last)
+
+    # ------------------------------------------------------------------ info
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def period_px(self) -> float:
+        return float(self.meta.period_px)
+
+    def __repr__(self) -> str:
+        score = f", val_score={self.meta.val_score:.4f}" if self.meta.val_score else ""
+        return f"SaltModel({self.meta.config.encoder!r}, device={self.device!r}{score})"
+
+    # ------------------------------------------------------------- inference
+    def predict_tiles(self, x: np.ndarray, *, batch_size: int = 16, tta: bool | None = None) -> np.ndarray:
+        """Salt probability of each pixel of a stack of tiles.
+
+        Tiles are standardised with the training statistics, reflect-padded
+        to a multiple of 32 (what the U-Net's five poolings need), run in
+        batches and cropped back.  With ``tta`` the horizontally flipped tile
+        is predicted too and the two probabilities averaged (no vertical
+        flips: geology has an up).
+
+        Parameters
+        ----------
+        x : np.ndarray of float32, shape (N, H, W)
+            Tiles in image units (see :mod:`saltvol.normalize`).
+        batch_size : int, default 16
+        tta : bool, optional
+            Defaults to the model's own setting.
+
+        Returns
+        -------
+        np.ndarray of float32, shape (N, H, W), values in [0, 1]
+        """
+        import torch
+
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 3:
+            raise ValueError(f"predict_tiles wants an array of shape (N, H, W), got shape {x.shape!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
+        tta = self.meta.tta if tta is None else tta
+        out = np.empty(x.shape, dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(x), batch_size):
+                batch = torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size]))
+                out[start : start + batch_size] = self._predict_batch(batch, tta=tta)
+        return out
+
+    def _predict_batch(self, batch: torch.Tensor, *, tta: bool) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        n, h, w = batch.shape
+        pad_h, pad_w = (-h) % 32, (-w) % 32
+        inputs = (batch[:, None] - self.meta.image_mean) / self.meta.image_std
+        if pad_h or pad_w:
+            mode = "reflect" if (pad_h < h and pad_w < w) else "replicate"
+            inputs = F.pad(inputs, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), mode=mode)
+        if tta:
+            inputs = torch.cat([inputs, inputs.flip(-1)])
+        if self.device != "cpu":
+            inputs = inputs.pin_memory() if self.device.startswith("cuda") else inputs
+            inputs = inputs.to(self.device, non_blocking=True)
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(
+            device_type="cuda" if self.device.startswith("cuda") else "cpu",
+            dtype=self.amp_dtype or torch.float32,
+            enabled=self.amp_dtype is not None,
+        ):
+            logits = self.network(inputs)
+        if isinstance(logits, (tuple, list)):
+            logits = logits[0]
+        prob = torch.sigmoid(logits.float())[:, 0]
+        if tta:
+            prob = 0.5 * (prob[:n] + prob[n:].flip(-1))
+        top, left = pad_h // 2, pad_w // 2
+        return prob[:, top : top + h, left : left + w].cpu().numpy()
+
+    def with_meta(self, **changes: Any) -> SaltModel:
+        """A copy sharing the network, with some metadata fields replaced."""
+        clone = object.__new__(SaltModel)
+        clone.__dict__.update(self.__dict__)
+        clone.meta = replace(self.meta, **changes)
+        return clone
+
+
+# ---------------------------------------------------------------- file I/O
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model(network: torch.nn.Module, meta: ModelMeta, path: str | os.PathLike, *, half: bool = True) -> Path:
+    """Write weights and metadata as one safetensors file (fp16 storage by default).
+
+    The file is written under a temporary name and renamed into place, so a
+    crash never leaves a half-written model behind.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for key, value in network.state_dict().items():
+        value = value.detach().cpu().contiguous()
+        if half and value.is_floating_point():
+            value = value.to(torch.float16)
+        tensors[key] = value
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"saltvol": meta.to_json()})
+    os.replace(tmp, path)
+    return path
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, Any], ModelMeta]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            raw_meta = (fh.metadata() or {}).get("saltvol")
+            state = {key: fh.get_tensor(key) for key in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors model file ({e}); pass a file written by 'saltvol train'"
+        ) from e
+    if raw_meta is None:
+        raise CheckpointError(f"{path} has no saltvol metadata; pass a model written by 'saltvol train'")
+    return state, ModelMeta.from_dict(json.loads(raw_meta))
+
+
+def _read_torch_checkpoint(path: Path) -> tuple[dict[str, Any], ModelMeta]:
+    import pickle
+
+    import torch
+
+    try:
+        payload = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError) as e:
+        raise CheckpointError(
+            f"{path} is not a safe saltvol checkpoint (refused to unpickle it: {str(e).splitlines()[0][:160]}); "
+            "pass a .safetensors model or a checkpoint written by 'saltvol train'"
+        ) from e
+    if not isinstance(payload, dict) or "model" not in payload or "meta" not in payload:
+        raise CheckpointError(f"{path} is not a saltvol checkpoint (no 'model' and 'meta' entries); pass one written by 'saltvol train'")
+    return payload["model"], ModelMeta.from_dict(json.loads(payload["meta"]))
+
+
+def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], ModelMeta]:
+    """State dict and metadata of a model file, without running any code from it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"model file {str(path)!r} does not exist; check --model")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    # safetensors starts with a little-endian u64 header length; torch zips start with "PK".
+    if head[:2] == b"PK":
+        return _read_torch_checkpoint(path)
+    return _read_safetensors(path)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, mtime_ns: int, device: str) -> SaltModel:
+    state, meta = read_model_file(path)
+    network = build_model(meta.config)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise CheckpointError(
+            f"{path} does not fit a U-Net with encoder {meta.config.encoder!r} ({first}); "
+            "pass a model written by 'saltvol train'"
+        ) from e
+    return SaltModel(network, meta, device=device, source=path, sha256=_sha256(Path(path)))
+
+
+def load_model(path: str | os.PathLike | None = None, *, device: Device = "auto") -> SaltModel:
+    """Load a model file (None = the bundled default), once per process.
+
+    Parameters
+    ----------
+    path : path, optional
+        A ``.safetensors`` model or a ``.pt`` training checkpoint written by
+        ``saltvol train``.  Neither format can run code when loaded.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
+
+    Raises
+    ------
+    CheckpointError
+        The file is missing, not a model, unsafe, or of another architecture.
+    """
+    resolved = Path(path) if path is not None else DEFAULT_MODEL_PATH
+    if path is None and not resolved.is_file():
+        raise CheckpointError(
+            "no bundled default model is installed; train one with 'saltvol train' and pass it with --model"
+        )
+    if not resolved.is_file():
+        raise CheckpointError(f"model file {str(resolved)!r} does not exist; check --model")
+    resolved = resolved.resolve()
+    return _load_cached(str(resolved), resolved.stat().st_mtime_ns, resolve_device(device))

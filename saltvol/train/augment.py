@@ -1,0 +1,85 @@
+"""Batch augmentation of TGS tiles on the training device.
+
+One affine resampling per batch (``torch.nn.functional.grid_sample``) applies
+a random horizontal flip, zoom and shift to image and mask together, with
+reflection at the borders; then contrast and brightness are jittered.  No
+vertical flips: geology has an up.  The zoom range (log-uniform) also covers
+the scale changes between TGS tiles and real volumes (issue: scale matching).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["AugmentConfig", "augment_batch", "to_network_size"]
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges of the random transforms; ``p_affine`` is the share of tiles zoomed/shifted."""
+
+    hflip: float = 0.5
+    p_affine: float = 0.6
+    zoom: tuple[float, float] = (0.6, 1.6)
+    shift: float = 0.1
+    contrast: tuple[float, float] = (0.85, 1.15)
+    brightness: float = 0.05
+
+
+def to_network_size(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """Bring (N, C, 101, 101) tiles to (N, C, size, size): reflect-pad or bilinear resize."""
+    h, w = x.shape[-2:]
+    if mode == "resize":
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    pad_h, pad_w = size - h, size - w
+    return F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), mode="reflect")
+
+
+def from_network_size(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    """Undo :func:`to_network_size`: crop the centre or resize back to ``size``."""
+    h, w = size
+    if mode == "resize":
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+    return x[..., top : top + h, left : left + w]
+
+
+def augment_batch(
+    images: torch.Tensor, masks: torch.Tensor, config: AugmentConfig, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Randomly transform a batch of (N, 1, H, W) images and masks the same way.
+
+    Masks are resampled bilinearly and re-thresholded at 0.5, which keeps
+    thin salt edges better than nearest-neighbour sampling.
+    """
+    n = images.shape[0]
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, generator=generator)
+
+    flip = torch.where(torch.rand(n, generator=generator) < config.hflip, -1.0, 1.0)
+    affine = torch.rand(n, generator=generator) < config.p_affine
+    log_zoom = uniform(math.log(config.zoom[0]), math.log(config.zoom[1]))
+    zoom = torch.where(affine, torch.exp(log_zoom), torch.ones(n))
+    tx = torch.where(affine, uniform(-config.shift, config.shift), torch.zeros(n))
+    ty = torch.where(affine, uniform(-config.shift, config.shift), torch.zeros(n))
+
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = flip / zoom
+    theta[:, 1, 1] = 1.0 / zoom
+    theta[:, 0, 2] = tx
+    theta[:, 1, 2] = ty
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    masks = F.grid_sample(masks, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    masks = (masks > 0.5).to(images.dtype)
+
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    contrast = uniform(*config.contrast).view(n, 1, 1, 1)
+    brightness = uniform(-config.brightness, config.brightness).view(n, 1, 1, 1)
+    images = (images - mean) * contrast + mean + brightness
+    return images, masks

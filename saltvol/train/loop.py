@@ -1,0 +1,330 @@
+"""Train the salt U-Net on TGS tiles, with checkpoints every epoch and exact resume.
+
+One run lives in one folder: ``config.json`` (the settings), ``log.jsonl``
+(one line per epoch: losses, validation score, learning rate, seconds),
+``last.pt`` (everything needed to continue: weights, optimizer, epoch, best
+score), ``best.pt`` (the best epoch so far) and, at the end, ``model.safetensors``
+(the best weights in fp16 with tuned threshold and minimum area).
+
+Resume is exact: the order of tiles and the random augmentation of an epoch
+come from generators seeded with ``(seed, epoch)``, and the learning rate is
+a function of the step, so continuing from ``last.pt`` replays the same run.
+Checkpoints are loaded with ``torch.load(weights_only=True)``: they cannot run
+code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import __version__
+from ..errors import CheckpointError, InputError
+from ..model import ModelConfig, ModelMeta, build_model, save_model
+from ..normalize import estimate_period, image_stats
+from .augment import AugmentConfig, augment_batch, to_network_size
+from .data import TGSData, load_tgs, stratified_folds
+from .evaluate import postprocess, predict_probabilities, score_report, tune_postprocessing
+
+__all__ = ["TrainConfig", "train", "EpochReport", "export_best"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of a training run (all saved in ``config.json``)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 60
+    fold: int = 0
+    k_folds: int = 8
+    seed: int = 42
+    batch_size: int = 32
+    lr: float = 2e-3
+    lr_min: float = 2e-5
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    lovasz_from: float = 0.5
+    aux_weight: float = 0.1
+    input_size: int = 128
+    input_mode: Literal["pad", "resize"] = "pad"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    limit: int | None = None
+    threads: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        raw = json.loads(text)
+        model = raw.pop("model")
+        model["decoder_channels"] = tuple(model["decoder_channels"])
+        augment = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("augment").items()}
+        return cls(model=ModelConfig(**model), augment=AugmentConfig(**augment), **raw)
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What one epoch did; also one line of ``log.jsonl``."""
+
+    epoch: int
+    loss_name: str
+    train_loss: float
+    val_score: float
+    lr: float
+    seconds: float
+    best: bool
+
+
+def _lr_at(step: int, total: int, warmup: int, config: TrainConfig) -> float:
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+class _Losses:
+    """BCE + soft Dice while the network finds salt, then the Lovasz hinge to sharpen IoU."""
+
+    def __init__(self) -> None:
+        import segmentation_models_pytorch as smp
+
+        self.dice = smp.losses.DiceLoss(mode="binary", from_logits=True)
+        self.lovasz = smp.losses.LovaszLoss(mode="binary", per_image=True)
+
+    def __call__(self, name: str, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        if name == "lovasz":
+            return self.lovasz(logits, masks)
+        return F.binary_cross_entropy_with_logits(logits, masks) + self.dice(logits, masks)
+
+
+def _atomic_save(payload: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure to unpickle safely means "not ours"
+        raise CheckpointError(
+            f"cannot resume from {path} ({str(e).splitlines()[0][:160]}); start a new run without --resume"
+        ) from e
+
+
+def _meta_for(config: TrainConfig, data: TGSData, train_index: np.ndarray) -> ModelMeta:
+    images = data.images[train_index]
+    stats = image_stats(images)
+    textured = images.std(axis=(1, 2)) > 0.01
+    period = estimate_period(np.swapaxes(images[textured], 1, 2)) if textured.any() else 25.0
+    return ModelMeta(
+        config=config.model,
+        train_size=config.input_size,
+        input_mode=config.input_mode,
+        image_mean=float(images.mean()),
+        image_std=float(images.std()),
+        image_center=stats.center,
+        image_spread=stats.spread,
+        period_px=period,
+        data_fingerprint=data.fingerprint,
+        saltvol_version=__version__,
+    )
+
+
+def _standardize(images: np.ndarray, meta: ModelMeta) -> torch.Tensor:
+    return torch.from_numpy((images - meta.image_mean) / meta.image_std).float()[:, None]
+
+
+def train(
+    data_dir: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    config: TrainConfig | None = None,
+    *,
+    resume: bool = False,
+    on_step: Callable[[int, int, float], None] | None = None,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+) -> Path:
+    """Train (or continue training) a salt model and export the best epoch.
+
+    Parameters
+    ----------
+    data_dir : path
+        A TGS folder in Kaggle's layout.
+    run_dir : path
+        Where checkpoints, the log and the final model go.
+    config : TrainConfig, optional
+        Ignored with ``resume=True``: a resumed run keeps its saved settings
+        (except ``epochs``, which may be raised to train longer).
+    resume : bool, default False
+        Continue from ``run_dir/last.pt``.
+    on_step, on_epoch : callable, optional
+        Progress hooks: ``on_step(step_in_epoch, steps_per_epoch, loss)`` and
+        ``on_epoch(EpochReport)``.
+
+    Returns
+    -------
+    Path
+        The exported ``model.safetensors``.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    state: dict[str, Any] | None = None
+    if resume:
+        if not (run_dir / "last.pt").is_file():
+            raise InputError(f"nothing to resume in {str(run_dir)!r} (no last.pt); run without --resume")
+        saved = TrainConfig.from_json(config_path.read_text())
+        config = replace(saved, epochs=max(saved.epochs, config.epochs if config else saved.epochs))
+        state = _load_checkpoint(run_dir / "last.pt")
+    else:
+        config = config or TrainConfig()
+        if (run_dir / "last.pt").exists():
+            raise InputError(f"{str(run_dir)!r} already holds a run; pass --resume to continue it or choose another -o")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(config.to_json())
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    data = load_tgs(data_dir, limit=config.limit)
+    if data.masks is None:
+        raise InputError(f"{str(data_dir)!r} has no masks (train/masks or train.csv); training needs them")
+    folds = stratified_folds(data.coverage, k=config.k_folds, seed=config.seed)
+    if not 0 <= config.fold < config.k_folds:
+        raise InputError(f"fold {config.fold} does not exist; choose 0..{config.k_folds - 1}")
+    train_index = np.flatnonzero(folds != config.fold)
+    val_index = np.flatnonzero(folds == config.fold)
+    meta = _meta_for(config, data, train_index)
+    log.info("training on %d tiles, validating on %d (fold %d of %d)", len(train_index), len(val_index), config.fold, config.k_folds)
+
+    network = build_model(config.model).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    start_epoch, best_score = 0, -1.0
+    if state is not None:
+        network.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, best_score = int(state["epoch"]), float(state["best_score"])
+        log.info("resuming after epoch %d (best validation score %.4f)", start_epoch, best_score)
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    network.to(device)
+    _move_optimizer(optimizer, device)
+    from ..model import autocast_dtype
+
+    amp = autocast_dtype(device)
+    scaler = torch.amp.GradScaler("cuda", enabled=device == "cuda")
+    losses = _Losses()
+    images_t = _standardize(data.images[train_index], meta)
+    masks_t = torch.from_numpy(data.masks[train_index]).float()[:, None]
+    steps_per_epoch = max(1, len(train_index) // config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = int(config.warmup_epochs * steps_per_epoch)
+
+    for epoch in range(start_epoch, config.epochs):
+        started = time.time()
+        loss_name = "lovasz" if epoch >= config.lovasz_from * config.epochs else "bce_dice"
+        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        order = torch.randperm(len(train_index), generator=generator)
+        network.train()
+        running = []
+        for step in range(steps_per_epoch):
+            global_step = epoch * steps_per_epoch + step
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(global_step, total_steps, warmup, config)
+            batch = order[step * config.batch_size : (step + 1) * config.batch_size]
+            x = to_network_size(images_t[batch], config.input_size, config.input_mode)
+            y = to_network_size(masks_t[batch], config.input_size, config.input_mode)
+            x, y = augment_batch(x, y, _scaled_augment(config.augment, meta), generator)
+            x = x.contiguous(memory_format=torch.channels_last).to(device, non_blocking=True)
+            y = y.to(device, non_blocking=True)
+            has_salt = (y.flatten(1).amax(dim=1) > 0).float()[:, None]
+            with torch.autocast(device_type=device, dtype=amp or torch.float32, enabled=amp is not None):
+                outputs = network(x)
+            logits, label = outputs if isinstance(outputs, tuple) else (outputs, None)
+            loss = losses(loss_name, logits.float(), y)
+            if label is not None and config.aux_weight:
+                loss = loss + config.aux_weight * F.binary_cross_entropy_with_logits(label.float(), has_salt)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            running.append(float(loss.detach()))
+            if on_step:
+                on_step(step + 1, steps_per_epoch, float(np.mean(running)))
+
+        probs = predict_probabilities(network, data.images[val_index], meta, device=device)
+        val_score = score_report(probs > 0.5, data.masks[val_index])["overall"]
+        is_best = val_score > best_score
+        best_score = max(best_score, val_score)
+        report = EpochReport(
+            epoch=epoch + 1,
+            loss_name=loss_name,
+            train_loss=float(np.mean(running)),
+            val_score=float(val_score),
+            lr=float(optimizer.param_groups[0]["lr"]),
+            seconds=round(time.time() - started, 1),
+            best=is_best,
+        )
+        payload = {
+            "model": network.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch + 1,
+            "best_score": best_score,
+            "meta": meta.to_json(),
+        }
+        if is_best:
+            _atomic_save(payload | {"optimizer": {}}, run_dir / "best.pt")
+        _atomic_save(payload, run_dir / "last.pt")
+        with open(run_dir / "log.jsonl", "a") as fh:
+            fh.write(json.dumps(asdict(report)) + "\n")
+        if on_epoch:
+            on_epoch(report)
+
+    return export_best(run_dir, data=data, val_index=val_index)
+
+
+def _scaled_augment(augment: AugmentConfig, meta: ModelMeta) -> AugmentConfig:
+    # Contrast/brightness are defined in image units; the network sees standardized values.
+    return replace(augment, brightness=augment.brightness / meta.image_std)
+
+
+def _move_optimizer(optimizer: torch.optim.Optimizer, device: str) -> None:
+    for state in optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and key != "step":
+                state[key] = value.to(device)
+
+
+def export_best(run_dir: str | os.PathLike, *, data: TGSData, val_index: np.ndarray) -> Path:
+    """Tune threshold and minimum area on the validation fold and write ``model.safetensors``."""
+    run_dir = Path(run_dir)
+    state = _load_checkpoint(run_dir / "best.pt")
+    meta = ModelMeta.from_dict(json.loads(state["meta"]))
+    network = build_model(meta.config)
+    network.load_state_dict(state["model"])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    network.to(device).to(memory_format=torch.channels_last)
+    probs = predict_probabilities(network, data.images[val_index], meta, device=device)
+    threshold, min_area = tune_postprocessing(probs, data.masks[val_index])
+    report = score_report(postprocess(probs, threshold, min_area), data.masks[val_index])
+    meta = replace(
+        meta,
+        threshold=threshold,
+        min_area=min_area,
+        val_score=round(report["overall"], 4),
+        val_scores_by_bin={k: round(v, 4) for k, v in report.items() if k != "overall"},
+        epochs=int(state["epoch"]),
+    )
+    return save_model(network, meta, run_dir / "model.safetensors")
