@@ -89,6 +89,9 @@ class ModelMeta:
     val_scores_by_bin: dict[str, float] | None = None
     epochs: int | None = None
     data_fingerprint: str | None = None
+    fold: int = 0
+    k_folds: int = 8
+    split_seed: int = 42
     saltvol_version: str | None = None
     name: str = "saltvol-unet"
 

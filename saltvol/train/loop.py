@@ -141,6 +141,9 @@ def _meta_for(config: TrainConfig, data: TGSData, train_index: np.ndarray) -> Mo
         image_spread=stats.spread,
         period_px=period,
         data_fingerprint=data.fingerprint,
+        fold=config.fold,
+        k_folds=config.k_folds,
+        split_seed=config.seed,
         saltvol_version=__version__,
     )
 

@@ -1,0 +1,184 @@
+"""Write a probability cube to Zarr v3 block by block, safely and resumably.
+
+A run writes into a hidden sibling, ``.NAME.partial``, and renames it to
+``NAME`` only when every block is written, so a crash never leaves a
+half-written cube under the real name and an existing output is replaced
+only by a complete one.  Each block is written to its own region (regions
+are unions of whole Zarr chunks, so concurrent writers never share a chunk)
+and then marked done with an empty file under ``.saltvol-progress/``; a
+resumed run skips marked blocks.  A block that was being written when the
+process died has no marker and is simply written again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from ..errors import InputError, OutputExistsError, OutputPathError
+
+__all__ = ["CubeTarget", "prepare_target", "create_store", "write_region", "read_region", "finalize"]
+
+log = logging.getLogger(__name__)
+
+_PROGRESS_DIR = ".saltvol-progress"
+_RUN_ATTR = "saltvol_run"
+
+
+@dataclass(frozen=True)
+class CubeTarget:
+    """Where a run writes (``work``) and where the finished cube goes (``output``)."""
+
+    output: Path
+    work: Path
+    resuming: bool
+    complete: bool = False
+
+    def marker(self, stage: str, block: tuple[int, ...]) -> Path:
+        return self.work / _PROGRESS_DIR / stage / "-".join(map(str, block))
+
+    def is_done(self, stage: str, block: tuple[int, ...]) -> bool:
+        return self.marker(stage, block).exists()
+
+
+def _is_zarr_store(path: Path) -> bool:
+    return path.is_dir() and ((path / "zarr.json").is_file() or (path / ".zgroup").is_file())
+
+
+def prepare_target(output: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> CubeTarget:
+    """Check the output location and decide whether this run starts, resumes or is already done.
+
+    Raises
+    ------
+    OutputExistsError
+        ``output`` exists and neither ``overwrite`` nor ``resume`` was given.
+    OutputPathError
+        ``output`` is a regular file, or its folder does not exist or cannot be written.
+    """
+    output = Path(output).expanduser().absolute()
+    parent = output.parent
+    if output.exists() and not output.is_dir():
+        raise OutputPathError(f"output {str(output)!r} is a regular file, not a Zarr folder; choose a path such as salt.zarr")
+    if not parent.is_dir():
+        raise OutputPathError(f"the folder of output {str(output)!r} does not exist; create it or choose another -o")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputPathError(f"cannot write in {str(parent)!r} (permission denied); choose another -o")
+    work = parent / f".{output.name}.partial"
+    if output.exists():
+        if not _is_zarr_store(output) and any(output.iterdir()):
+            raise OutputPathError(f"output {str(output)!r} is a folder that is not a Zarr store; choose another -o")
+        if resume and not overwrite and not work.exists():
+            return CubeTarget(output, work, resuming=True, complete=True)
+        if not overwrite and not resume:
+            raise OutputExistsError(f"output {str(output)!r} exists; pass --overwrite to replace it or --resume to finish it")
+    if work.exists():
+        if resume:
+            return CubeTarget(output, work, resuming=True)
+        if not overwrite:
+            raise OutputExistsError(
+                f"an interrupted run left {str(work)!r}; pass --resume to continue it or --overwrite to start over"
+            )
+        shutil.rmtree(work)
+    return CubeTarget(output, work, resuming=False)
+
+
+def create_store(
+    target: CubeTarget,
+    template: xr.Dataset,
+    *,
+    run_settings: Mapping[str, Any],
+    extra_arrays: Mapping[str, tuple[tuple[int, ...], tuple[int, ...]]] = {},
+) -> None:
+    """Create (or, when resuming, check) the work store: metadata and coordinates, no data.
+
+    ``template`` holds lazy (Dask) data variables with the output chunks;
+    ``extra_arrays`` maps names of scratch arrays to (shape, chunks).
+    ``run_settings`` are stored and compared on resume, so a run is never
+    continued with other settings.
+    """
+    if target.resuming:
+        try:
+            stored = zarr.open_group(str(target.work), mode="r").attrs.get(_RUN_ATTR)
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError) as e:  # type: ignore[attr-defined]
+            raise InputError(f"{str(target.work)!r} is not a resumable run; pass --overwrite to start over") from e
+        if stored != json.loads(json.dumps(dict(run_settings))):
+            changed = sorted(k for k in set(stored or {}) | set(run_settings) if (stored or {}).get(k) != run_settings.get(k))
+            raise InputError(
+                f"the interrupted run used other settings ({', '.join(changed)} differ); "
+                "rerun with the same options, or pass --overwrite to start over"
+            )
+        return
+    template = template.copy()
+    template.attrs[_RUN_ATTR] = json.loads(json.dumps(dict(run_settings)))
+    template.to_zarr(str(target.work), mode="w", compute=False, zarr_format=3, consolidated=False)
+    group = zarr.open_group(str(target.work), mode="r+")
+    for name, (shape, chunks) in extra_arrays.items():
+        group.create_array(name, shape=shape, chunks=chunks, dtype="float32", fill_value=np.nan, overwrite=True)
+    (target.work / _PROGRESS_DIR).mkdir(exist_ok=True)
+
+
+def write_region(
+    work: str, name: str, region: tuple[slice, ...], values: np.ndarray, marker: str | None = None
+) -> int:
+    """Write ``values`` into ``name[region]`` of the store at ``work``, then drop the done-marker.
+
+    Runs inside tasks (so it takes plain strings and opens the store itself).
+    Returns the number of bytes written, a small value for the scheduler to
+    carry back.
+    """
+    array = zarr.open_array(store=work, path=name, mode="r+")
+    array[region] = values
+    if marker is not None:
+        path = Path(marker)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    return int(values.nbytes)
+
+
+def read_region(work: str, name: str, region: tuple[slice, ...]) -> np.ndarray:
+    """Read ``name[region]`` from the store at ``work`` (inside tasks)."""
+    return zarr.open_array(store=work, path=name, mode="r")[region]
+
+
+def finalize(target: CubeTarget, *, attrs: Mapping[str, Any], drop: tuple[str, ...] = ()) -> Path:
+    """Drop scratch arrays, record final attrs, and move the finished store into place.
+
+    When an old output is being replaced, it is moved aside first and removed
+    only after the new one is in place.
+    """
+    group = zarr.open_group(str(target.work), mode="r+")
+    for name in drop:
+        if name in group:
+            del group[name]
+    group.attrs.update(json.loads(json.dumps(dict(attrs), default=_jsonable)))
+    group.attrs.pop(_RUN_ATTR, None)
+    shutil.rmtree(target.work / _PROGRESS_DIR, ignore_errors=True)
+    trash = None
+    if target.output.exists():
+        trash = target.output.parent / f".{target.output.name}.old"
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(target.output, trash)
+    os.replace(target.work, target.output)
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+    return target.output
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in Zarr attrs")

@@ -1,0 +1,404 @@
+"""Segment a volume: sections through the model, blended, both orientations fused.
+
+Two layers.  A numpy kernel, :func:`segment_sections`, takes a stack of
+whole sections (sections, traces, samples), maps amplitudes to image units,
+optionally resamples each section to the training scale, cuts it into tiles
+on a global grid (:mod:`saltvol.tiling`), runs the tiles through the model in
+batches, blends them with Hann windows and resamples back.  The xarray layer,
+:func:`segment`, maps that kernel over blocks of whole inline sections and
+whole crossline sections (``dask.array.map_blocks`` on arrays chunked so that
+a block holds complete sections) and averages the two orientations.
+
+Because a block always holds complete sections and tiles sit on a grid
+anchored at each section's origin, the result does not depend on chunk
+sizes, worker count or scheduler.  Building the graph reads only a small
+sample of traces (for the amplitude and scale statistics, once per volume)
+and never calls the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from .errors import DataError
+from .model import SaltModel, load_model
+from .normalize import AmplitudeStats, amplitude_stats, estimate_period, to_image_units
+from .tiling import TileGrid, blend
+
+__all__ = [
+    "segment",
+    "segment_sections",
+    "orientation_pass",
+    "VolumeStats",
+    "volume_stats",
+    "resolve_scale",
+    "ModelRef",
+    "section_chunks",
+    "tiles_per_section",
+]
+
+log = logging.getLogger(__name__)
+
+Orientation = Literal["iline", "xline"]
+
+#: Scale factors within this band of 1 are treated as 1 (no resampling).
+_SCALE_DEADBAND = 0.1
+#: A volume whose period differs from the training period by more than this factor triggers a warning.
+_OOD_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class VolumeStats:
+    """Statistics of a volume measured once from a sample of its traces."""
+
+    amplitude: AmplitudeStats
+    period_px: float | None
+    n_traces: int
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A picklable recipe for the model: tasks load it once per process from ``path``.
+
+    ``torch_threads`` is the share of cores one task may use; None leaves
+    torch's default.  A model that only lives in memory (no file) is kept in
+    a process-local registry, which works with the local schedulers.
+    """
+
+    path: str | None
+    device: str = "auto"
+    torch_threads: int | None = None
+    local_key: int | None = None
+
+    def get(self) -> SaltModel:
+        if self.torch_threads:
+            import torch
+
+            if torch.get_num_threads() != self.torch_threads:
+                torch.set_num_threads(self.torch_threads)
+        if self.local_key is not None and self.local_key in _LOCAL_MODELS:
+            return _LOCAL_MODELS[self.local_key]
+        return load_model(self.path, device=self.device)
+
+    @classmethod
+    def from_model(cls, model: SaltModel | str | os.PathLike | None, *, device: str = "auto", torch_threads: int | None = None) -> ModelRef:
+        if isinstance(model, SaltModel):
+            key = id(model)
+            _LOCAL_MODELS[key] = model
+            return cls(path=model.source, device=model.device, torch_threads=torch_threads, local_key=key)
+        path = None if model is None else str(Path(model).resolve())
+        return cls(path=path, device=device, torch_threads=torch_threads)
+
+
+_LOCAL_MODELS: dict[int, SaltModel] = {}
+
+
+# --------------------------------------------------------------------- stats
+def _sample_windows(amplitude: da.Array, live: da.Array | None, n_windows: int, width: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a few small windows of traces at positions fixed by the volume's shape.
+
+    The windows depend on the shape only, never on the chunking, so the
+    statistics (and so the cube) are the same however the volume is chunked;
+    only the chunks that the windows touch are read.
+    """
+    grid_shape = amplitude.shape[:-1]
+    side = max(1, int(round(n_windows ** (1 / len(grid_shape)))))
+    starts_per_axis = [
+        np.unique(np.linspace(0, max(0, n - width), side).round().astype(int)) for n in grid_shape
+    ]
+    windows = np.stack(np.meshgrid(*starts_per_axis, indexing="ij"), axis=-1).reshape(-1, len(grid_shape))
+    parts, live_parts = [], []
+    for start in windows:
+        index = tuple(slice(int(s), int(s) + width) for s in start)
+        parts.append(amplitude[index])
+        if live is not None:
+            live_parts.append(live[index])
+    import dask
+
+    computed = dask.compute(*parts, *live_parts)
+    traces = np.concatenate([p.reshape(-1, p.shape[-1]) for p in computed[: len(parts)]])
+    mask = np.concatenate([m.ravel() for m in computed[len(parts) :]]) if live_parts else None
+    return traces, mask
+
+
+def volume_stats(data: xr.Dataset | xr.DataArray, *, n_windows: int = 9, width: int = 16, max_traces: int = 4096) -> VolumeStats:
+    """Amplitude and reflector-period statistics from a sample of live traces.
+
+    About ``n_windows`` windows of ``width`` x ``width`` traces, spread over
+    the survey at positions fixed by its shape, are read; dead and all-zero
+    traces are dropped and at most ``max_traces`` kept, so the cost is
+    bounded whatever the volume size.
+    """
+    amplitude = _amplitude(data)
+    array = amplitude.data if isinstance(amplitude.data, da.Array) else da.from_array(np.asarray(amplitude.values), chunks=-1)
+    live = data["live"].data if isinstance(data, xr.Dataset) and "live" in data else None
+    if live is not None and not isinstance(live, da.Array):
+        live = da.from_array(np.asarray(live), chunks=-1)
+    traces, mask = _sample_windows(array, live, n_windows, width)
+    keep = np.any(traces != 0, axis=1)
+    if mask is not None:
+        keep &= mask
+    if keep.any():
+        traces = traces[keep]
+    if len(traces) > max_traces:
+        traces = traces[np.linspace(0, len(traces) - 1, max_traces).astype(int)]
+    stats = amplitude_stats(traces)
+    try:
+        period = estimate_period(traces) if traces.shape[-1] >= 8 else None
+    except DataError:
+        period = None
+    return VolumeStats(amplitude=stats, period_px=period, n_traces=len(traces))
+
+
+def resolve_scale(scale: Literal["auto"] | float, stats: VolumeStats, model: SaltModel) -> float:
+    """The resampling factor for sections: explicit, or model period / volume period."""
+    if scale != "auto":
+        factor = float(scale)
+        if not (math.isfinite(factor) and 0.05 <= factor <= 20):
+            raise DataError(f"scale factor {scale!r} is out of range; pass --scale auto or a factor between 0.05 and 20")
+        return factor
+    if stats.period_px is None:
+        return 1.0
+    factor = model.period_px / stats.period_px
+    if not 1 / _OOD_FACTOR <= factor <= _OOD_FACTOR:
+        warnings.warn(
+            f"the volume's dominant reflector period is {stats.period_px:.1f} samples, the model was trained at "
+            f"{model.period_px:.1f}; sections are resampled by {factor:.2f} (--scale auto); "
+            "check the result, or pass --scale FACTOR",
+            UserWarning,
+            stacklevel=3,
+        )
+    factor = float(np.clip(factor, 0.25, 4.0))
+    return 1.0 if abs(factor - 1) <= _SCALE_DEADBAND else round(factor, 3)
+
+
+# -------------------------------------------------------------------- kernel
+def _resample(section: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resampling of a 2D array to ``shape`` (antialiased when shrinking)."""
+    if section.shape == shape:
+        return section
+    import torch
+    import torch.nn.functional as F
+
+    shrinking = shape[0] < section.shape[0] or shape[1] < section.shape[1]
+    tensor = torch.from_numpy(np.ascontiguousarray(section, dtype=np.float32))[None, None]
+    out = F.interpolate(tensor, size=shape, mode="bilinear", align_corners=False, antialias=shrinking)
+    return out[0, 0].numpy()
+
+
+def segment_sections(
+    sections: np.ndarray,
+    *,
+    model: SaltModel,
+    stats: AmplitudeStats,
+    tile_size: int = 256,
+    overlap: float = 0.5,
+    batch_size: int = 16,
+    scale: float = 1.0,
+) -> np.ndarray:
+    """Salt probability of a stack of whole sections.
+
+    Parameters
+    ----------
+    sections : np.ndarray, shape (n_sections, n_traces, n_samples)
+        Amplitudes; each section is one inline (traces = crosslines) or one
+        crossline (traces = inlines).
+    model : SaltModel
+    stats : AmplitudeStats
+        The volume's amplitude statistics (the same for every block).
+    tile_size, overlap, batch_size : see :func:`segment`
+    scale : float, default 1.0
+        Each section is resampled by this factor before tiling and back after.
+
+    Returns
+    -------
+    np.ndarray of float32, shape like ``sections``, values in [0, 1]
+    """
+    n_sections, n_traces, n_samples = sections.shape
+    native = (n_samples, n_traces)
+    scaled = (max(1, int(round(n_samples * scale))), max(1, int(round(n_traces * scale))))
+    images = []
+    for section in sections:
+        image = to_image_units(section.T, stats, target_center=model.meta.image_center, target_spread=model.meta.image_spread)
+        images.append(_resample(image, scaled))
+    grid = TileGrid(scaled, tile_size, overlap)
+    th, tw = grid.tile_shape
+    positions = [(s, top, left) for s in range(n_sections) for top, left in grid]
+    accumulator = np.zeros((n_sections, *scaled), dtype=np.float64)
+    weights = np.zeros(scaled, dtype=np.float64)
+    for top, left in grid:
+        weights[top : top + th, left : left + tw] += grid.window(top, left)
+    for start in range(0, len(positions), batch_size):
+        chunk = positions[start : start + batch_size]
+        batch = np.stack([images[s][top : top + th, left : left + tw] for s, top, left in chunk])
+        probs = model.predict_tiles(batch, batch_size=batch_size)
+        for prob, (s, top, left) in zip(probs, chunk):
+            accumulator[s, top : top + th, left : left + tw] += grid.window(top, left) * prob
+    out = np.empty(sections.shape, dtype=np.float32)
+    for s in range(n_sections):
+        blended = (accumulator[s] / weights).astype(np.float32)
+        out[s] = np.clip(_resample(blended, native), 0.0, 1.0).T
+    return out
+
+
+def tiles_per_section(shape: tuple[int, int], *, tile_size: int, overlap: float, scale: float) -> int:
+    """How many tiles one section of (traces, samples) ``shape`` sends through the model."""
+    n_traces, n_samples = shape
+    scaled = (max(1, int(round(n_samples * scale))), max(1, int(round(n_traces * scale))))
+    return len(TileGrid(scaled, tile_size, overlap))
+
+
+# --------------------------------------------------------------- xarray layer
+def _amplitude(data: xr.Dataset | xr.DataArray) -> xr.DataArray:
+    if isinstance(data, xr.Dataset):
+        if "amplitude" not in data:
+            raise DataError(f"the dataset has no 'amplitude' variable (it has {sorted(data.data_vars)!r}); pass one opened with saltvol.open_volume")
+        data = data["amplitude"]
+    if data.ndim not in (2, 3) or data.dims[-1] != "sample":
+        raise DataError(f"amplitude must have dims (iline, xline, sample) or (cdp, sample), got {data.dims!r}")
+    return data
+
+
+def section_chunks(shape: Sequence[int], axis: int, *, concurrency: int = 2, max_bytes: int = 128 * 2**20) -> tuple[int, ...]:
+    """Chunks holding whole sections across ``axis``: few enough sections per block to bound memory, enough blocks to keep every worker busy."""
+    per_section = int(np.prod(shape)) // max(1, shape[axis]) * 4
+    by_memory = max(1, max_bytes // max(1, per_section))
+    by_parallelism = max(1, math.ceil(shape[axis] / (2 * max(1, concurrency))))
+    k = int(min(64, by_memory, by_parallelism))
+    return tuple(k if i == axis else -1 for i in range(len(shape)))
+
+
+def orientation_pass(
+    array: da.Array, axis: int, *, model_ref: ModelRef, kernel_kwargs: dict, chunks: tuple[int, ...] | None = None, concurrency: int = 2
+) -> da.Array:
+    """Lazy probabilities from the sections across ``axis`` of an (il, xl, sample) array.
+
+    The array is rechunked so that each block holds whole sections (``chunks``
+    or :func:`section_chunks`), and :func:`segment_sections` is mapped over
+    the blocks; the model is loaded inside each task from ``model_ref``.
+    """
+    array = array.rechunk(chunks or section_chunks(array.shape, axis, concurrency=concurrency))
+
+    def run(block: np.ndarray) -> np.ndarray:
+        sections = block if axis == 0 else np.swapaxes(block, 0, 1)
+        probs = segment_sections(sections, model=model_ref.get(), **kernel_kwargs)
+        return probs if axis == 0 else np.swapaxes(probs, 0, 1)
+
+    name = f"saltvol-{['iline', 'xline'][axis]}-{da.core.tokenize(array, axis, model_ref, kernel_kwargs)}"
+    return array.map_blocks(run, dtype=np.float32, meta=np.empty((0, 0, 0), np.float32), name=name)
+
+
+def segment(
+    data: xr.Dataset | xr.DataArray,
+    *,
+    model: SaltModel | str | os.PathLike | None = None,
+    tile_size: int | None = None,
+    overlap: float = 0.5,
+    orientations: Sequence[Orientation] = ("iline", "xline"),
+    batch_size: int = 16,
+    device: str = "auto",
+    scale: Literal["auto"] | float = "auto",
+    stats: VolumeStats | None = None,
+    concurrency: int = 2,
+) -> xr.DataArray:
+    """Lazy 3D salt probability of a seismic volume (xarray in, xarray out).
+
+    Every inline and crossline section is tiled on a global grid, tiles run
+    through the model in batches, are blended with Hann windows, and the two
+    orientations are averaged.  Nothing is computed until you ask for values
+    (``.compute()``, ``.to_zarr()``); for large volumes prefer
+    :func:`saltvol.segment_to_zarr`, which streams each orientation through
+    disk with bounded memory and can resume.
+
+    Parameters
+    ----------
+    data : xr.Dataset or xr.DataArray
+        ``amplitude`` with dims (iline, xline, sample), or (cdp, sample) for a 2D line.
+    model : SaltModel or path, optional
+        Default: the bundled model.
+    tile_size : int, optional
+        Tile edge in (resampled) pixels; default: 256 (twice the training size: more context).
+    overlap : float, default 0.5
+        Fraction shared by neighbouring tiles, in [0, 1).
+    orientations : sequence of {"iline", "xline"}, default both
+        Ignored for 2D lines (one section).
+    batch_size : int, default 16
+    device : {"auto", "cpu", "cuda"}, default "auto"
+    scale : "auto" or float, default "auto"
+        Resampling factor of sections; "auto" matches the volume's dominant
+        reflector period to the training data's.
+    stats : VolumeStats, optional
+        Precomputed statistics (default: measured from a sample of traces).
+    concurrency : int, default 2
+        How many blocks are expected to run at once (sizes the blocks).
+
+    Returns
+    -------
+    xr.DataArray
+        ``salt_probability``, float32 in [0, 1], same dims and coords as the input, Dask-backed.
+
+    Raises
+    ------
+    DataError
+        Bad dims or options.
+
+    Examples
+    --------
+    >>> import saltvol, saltvol.synth
+    >>> ds = saltvol.synth.make_volume((16, 16, 64))
+    >>> prob = saltvol.segment(ds, tile_size=64)  # doctest: +SKIP
+    """
+    amplitude = _amplitude(data)
+    if not 0 <= overlap < 1:
+        raise DataError(f"overlap must be in [0, 1), got {overlap!r}; pass --overlap between 0 and 0.9")
+    orientations = tuple(orientations)
+    unknown = set(orientations) - {"iline", "xline"}
+    if not orientations or unknown:
+        raise DataError(f"orientations must be a non-empty subset of ('iline', 'xline'), got {orientations!r}")
+    saltmodel = model if isinstance(model, SaltModel) else load_model(model, device=device)
+    tile_size = int(tile_size or 256)
+    if tile_size < 16:
+        raise DataError(f"tile size {tile_size!r} is too small; pass --tile 64 or more")
+    stats = stats or volume_stats(data)
+    factor = resolve_scale(scale, stats, saltmodel)
+    kernel_kwargs = dict(stats=stats.amplitude, tile_size=tile_size, overlap=overlap, batch_size=batch_size, scale=factor)
+    ref = ModelRef.from_model(saltmodel if model is None or isinstance(model, SaltModel) else model, device=saltmodel.device)
+
+    array = amplitude.data if isinstance(amplitude.data, da.Array) else da.from_array(np.asarray(amplitude.values), chunks=-1)
+    array = array.astype(np.float32)
+    if amplitude.ndim == 2:  # a 2D line is one section
+        probs = orientation_pass(array[None], 0, kernel_kwargs=kernel_kwargs, model_ref=ref, concurrency=1)[0]
+        used: tuple[str, ...] = ("line",)
+    else:
+        axes = {"iline": 0, "xline": 1}
+        passes = [orientation_pass(array, axes[o], kernel_kwargs=kernel_kwargs, model_ref=ref, concurrency=concurrency) for o in orientations]
+        target = amplitude.data.chunks if isinstance(amplitude.data, da.Array) else passes[0].chunks
+        passes = [p.rechunk(target) for p in passes]
+        probs = passes[0] if len(passes) == 1 else sum(passes[1:], passes[0]) / np.float32(len(passes))
+        used = orientations
+    result = xr.DataArray(probs, dims=amplitude.dims, coords=amplitude.coords, name="salt_probability")
+    result.attrs.update(
+        long_name="salt probability",
+        units="1",
+        tile_size=tile_size,
+        stride=TileGrid((tile_size, tile_size), tile_size, overlap).stride,
+        overlap=overlap,
+        orientations=list(used),
+        scale=factor,
+        volume_period_px=stats.period_px if stats.period_px is not None else float("nan"),
+        model_period_px=saltmodel.period_px,
+        model_name=saltmodel.name,
+        model_sha256=saltmodel.sha256 or "",
+    )
+    return result
