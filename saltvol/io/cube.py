@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,6 +163,9 @@ def finalize(target: CubeTarget, *, attrs: Mapping[str, Any], drop: tuple[str, .
             del group[name]
     group.attrs.update(json.loads(json.dumps(dict(attrs), default=_jsonable)))
     group.attrs.pop(_RUN_ATTR, None)
+    with warnings.catch_warnings():  # zarr notes that consolidation is an extension to the v3 spec
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(str(target.work))
     shutil.rmtree(target.work / _PROGRESS_DIR, ignore_errors=True)
     trash = None
     if target.output.exists():

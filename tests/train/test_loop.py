@@ -1,0 +1,85 @@
+"""Training on real TGS tiles: the loss falls, checkpoints resume exactly, and nothing unsafe loads."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from saltvol.errors import CheckpointError, InputError
+from saltvol.model import ModelConfig, load_model
+from saltvol.train.augment import AugmentConfig
+from saltvol.train.loop import TrainConfig, train
+from tests.conftest import TGS_DIR
+
+pytestmark = pytest.mark.skipif(not TGS_DIR.is_dir(), reason="needs the shared TGS data")
+
+TINY = ModelConfig(encoder="resnet18", decoder_channels=(32, 16, 16, 16, 16))
+NO_AUGMENT = AugmentConfig(hflip=0.0, p_affine=0.0, contrast=(1.0, 1.0), brightness=0.0)
+
+
+def _config(**changes) -> TrainConfig:
+    base = dict(model=TINY, epochs=2, limit=24, k_folds=4, batch_size=6, lr=1e-3, threads=1)
+    return TrainConfig(**(base | changes))
+
+
+def test_a_few_steps_lower_the_loss_and_write_a_model(tmp_path):
+    reports = []
+    config = _config(epochs=4, lovasz_from=1.0, augment=NO_AUGMENT, warmup_epochs=0.0)
+    model_path = train(TGS_DIR, tmp_path / "run", config, on_epoch=reports.append)
+    losses = [r.train_loss for r in reports]
+    assert losses[-1] < losses[0]
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in log] == [1, 2, 3, 4]
+    model = load_model(model_path, device="cpu")
+    assert model.meta.data_fingerprint and 0.0 <= model.meta.threshold <= 1.0
+    probs = model.predict_tiles(np.random.default_rng(0).random((2, 101, 101), dtype=np.float32))
+    assert probs.shape == (2, 101, 101) and 0 <= probs.min() and probs.max() <= 1
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = tmp_path / "straight"
+    train(TGS_DIR, straight, _config())
+
+    def stop(report):
+        raise Interrupt
+
+    broken = tmp_path / "broken"
+    with pytest.raises(Interrupt):
+        train(TGS_DIR, broken, _config(), on_epoch=stop)
+    with pytest.raises(InputError, match="--resume"):
+        train(TGS_DIR, broken, _config())
+    train(TGS_DIR, broken, None, resume=True)
+
+    a = torch.load(straight / "last.pt", weights_only=True)["model"]
+    b = torch.load(broken / "last.pt", weights_only=True)["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert (broken / "log.jsonl").read_text().count("\n") == 2
+
+
+def test_resume_refuses_a_hostile_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(_config().to_json())
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"model": Evil()}, run / "last.pt", pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    with pytest.raises(CheckpointError):
+        train(TGS_DIR, run, None, resume=True)
+    with pytest.raises(CheckpointError):
+        load_model(run / "last.pt")
+    assert not marker.exists()
