@@ -16,7 +16,8 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from saltvol.errors import DataError, InputError
+from saltvol.errors import DataError
+from saltvol.io.cube import cube_variable
 
 __all__ = ["bodies"]
 
@@ -103,7 +104,7 @@ def bodies(
         raise DataError(f"min_voxels must be a positive integer, got {min_voxels!r}; pass e.g. min_voxels=100")
     if connectivity not in (6, 26):
         raise DataError(f"connectivity must be 6 or 26, got {connectivity!r}; pass connectivity=26 (or 6)")
-    prob = _cube_array(cube, variable)
+    prob = cube_variable(cube, variable)
     from scipy import ndimage
 
     mask = _threshold(prob, float(threshold))
@@ -145,32 +146,6 @@ def bodies(
 # --------------------------------------------------------------------------- #
 # helpers
 # --------------------------------------------------------------------------- #
-
-
-def _cube_array(cube: xr.Dataset | xr.DataArray, variable: str) -> xr.DataArray:
-    """The probability DataArray in canonical dim order, with the Dataset's attrs merged in."""
-    if isinstance(cube, xr.Dataset):
-        if variable not in cube.data_vars:
-            raise InputError(
-                f"the cube has no variable {variable!r} (has {sorted(map(str, cube.data_vars))!r}); "
-                "pass variable=... or the output of segment_to_zarr"
-            )
-        prob = cube[variable].copy(deep=False)  # own attrs: do not touch the caller's Dataset
-        prob.attrs = {**cube.attrs, **prob.attrs}
-    elif isinstance(cube, xr.DataArray):
-        prob = cube
-    else:
-        raise InputError(
-            f"cube must be an xarray Dataset or DataArray, got {type(cube).__name__}; "
-            "open the store first (xr.open_zarr)"
-        )
-    dims = set(map(str, prob.dims))
-    for wanted in (("iline", "xline", "sample"), ("cdp", "sample")):
-        if dims == set(wanted):
-            return prob.transpose(*wanted)
-    raise DataError(
-        f"the cube has dims {tuple(prob.dims)!r}; it needs ('iline', 'xline', 'sample') or ('cdp', 'sample')"
-    )
 
 
 def _blocks(prob: xr.DataArray) -> list[slice]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import uuid
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 import xarray as xr
 
 from saltvol.errors import DataError, InputError, OutputExistsError, OutputPathError
+from saltvol.io.cube import open_cube
 
 __all__ = ["preview"]
 
@@ -31,7 +31,6 @@ _CMAP = "inferno"
 _MAX_ALPHA = 0.75
 _MASK_COLOUR = (1.0, 0.15, 0.05)
 _MASK_ALPHA = 0.45
-_ZARR_MARKERS = ("zarr.json", ".zgroup")
 
 
 def preview(
@@ -159,18 +158,9 @@ def _open(obj: str | os.PathLike[str] | xr.Dataset) -> xr.Dataset:
     if not p.exists():
         raise InputError(f"{str(p)!r} does not exist; check the path (a SEG-Y file or a .zarr store)")
     if p.is_dir():
-        if not any((p / m).is_file() for m in _ZARR_MARKERS):
-            raise InputError(f"{str(p)!r} is a folder without zarr.json, so not a Zarr store; pass a SEG-Y file or a store")
-        try:
-            with warnings.catch_warnings():  # a store without consolidated metadata is fine here
-                warnings.simplefilter("ignore", RuntimeWarning)
-                return xr.open_zarr(p, chunks={})
-        except (OSError, ValueError, KeyError) as e:
-            raise InputError(f"cannot open Zarr store {str(p)!r} ({type(e).__name__}: {e}); check the path") from e
-    try:
-        from saltvol.io.zarr import open_volume
-    except ImportError:  # pragma: no cover - the Zarr module is optional here
-        from saltvol.io.segy import open_segy as open_volume
+        return open_cube(p)
+    from saltvol.io.zarr import open_volume
+
     return open_volume(p)
 
 

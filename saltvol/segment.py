@@ -34,7 +34,7 @@ import xarray as xr
 from .errors import DataError
 from .model import SaltModel, load_model
 from .normalize import AmplitudeStats, amplitude_stats, estimate_period, to_image_units
-from .tiling import TileGrid, blend
+from .tiling import TileGrid
 
 __all__ = [
     "segment",

@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from saltvol.errors import DataError, InputError, OutputExistsError, OutputPathError
+from saltvol.io.cube import cube_variable
 
 __all__ = ["surfaces", "write_horizons"]
 
@@ -80,7 +81,7 @@ def surfaces(
     """
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or not np.isfinite(threshold):
         raise DataError(f"threshold must be a finite number, got {threshold!r}; pass e.g. threshold=0.5")
-    prob = _cube_array(cube, variable)
+    prob = cube_variable(cube, variable)
     if "sample" not in prob.coords:
         prob = prob.assign_coords(sample=np.arange(prob.sizes["sample"], dtype=np.float64))
     samples = np.asarray(prob["sample"].values, dtype=np.float64)
@@ -197,28 +198,6 @@ def _top_base(p: np.ndarray, *, samples: np.ndarray, threshold: float) -> tuple[
     top = np.where(has, samples[first], np.nan)
     base = np.where(has, samples[last], np.nan)
     return top, base
-
-
-def _cube_array(cube: xr.Dataset | xr.DataArray, variable: str) -> xr.DataArray:
-    if isinstance(cube, xr.Dataset):
-        if variable not in cube.data_vars:
-            raise InputError(
-                f"the cube has no variable {variable!r} (has {sorted(map(str, cube.data_vars))!r}); "
-                "pass variable=... or the output of segment_to_zarr"
-            )
-        prob = cube[variable].copy(deep=False)  # own attrs: do not touch the caller's Dataset
-        prob.attrs = {**cube.attrs, **prob.attrs}
-    elif isinstance(cube, xr.DataArray):
-        prob = cube
-    else:
-        raise InputError(
-            f"cube must be an xarray Dataset or DataArray, got {type(cube).__name__}; open the store first (xr.open_zarr)"
-        )
-    dims = set(map(str, prob.dims))
-    for wanted in (("iline", "xline", "sample"), ("cdp", "sample")):
-        if dims == set(wanted):
-            return prob.transpose(*wanted)
-    raise DataError(f"the cube has dims {tuple(prob.dims)!r}; it needs ('iline', 'xline', 'sample') or ('cdp', 'sample')")
 
 
 def _write_points(arr: xr.DataArray, target: Path, *, name: str, unit: str) -> None:

@@ -17,7 +17,7 @@ import xarray as xr
 from xarray.backends import BackendArray, BackendEntrypoint
 from xarray.core import indexing
 
-from saltvol.io.segy import _build_dataset, _default_chunks, _dims, _TraceReader, scan_segy
+from saltvol.io.segy import _build_dataset, _default_chunks, _TraceReader, scan_segy
 
 __all__ = ["SegyBackendEntrypoint"]
 

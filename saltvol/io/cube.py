@@ -1,4 +1,4 @@
-"""Write a probability cube to Zarr v3 block by block, safely and resumably.
+"""Write a probability cube to Zarr v3 block by block, safely and resumably; open it again.
 
 A run writes into a hidden sibling, ``.NAME.partial``, and renames it to
 ``NAME`` only when every block is written, so a crash never leaves a
@@ -26,9 +26,18 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from ..errors import InputError, OutputExistsError, OutputPathError
+from ..errors import DataError, InputError, OutputExistsError, OutputPathError
 
-__all__ = ["CubeTarget", "prepare_target", "create_store", "write_region", "read_region", "finalize"]
+__all__ = [
+    "CubeTarget",
+    "prepare_target",
+    "create_store",
+    "write_region",
+    "read_region",
+    "finalize",
+    "open_cube",
+    "cube_variable",
+]
 
 log = logging.getLogger(__name__)
 
@@ -186,3 +195,48 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot store {type(value).__name__} in Zarr attrs")
+
+
+# ------------------------------------------------------------------ reading
+def open_cube(path: str | os.PathLike) -> xr.Dataset:
+    """Open a Zarr store lazily in its own chunks, with a one-line error when it is not one."""
+    p = Path(os.fspath(path))
+    if not p.exists():
+        raise InputError(f"{str(p)!r} does not exist; pass a .zarr store written by 'saltvol segment'")
+    if not _is_zarr_store(p):
+        raise InputError(f"{str(p)!r} is not a Zarr store (no zarr.json); pass a .zarr store written by 'saltvol segment'")
+    try:
+        with warnings.catch_warnings():  # a store without consolidated metadata is fine here
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return xr.open_zarr(p, chunks={})
+    except (OSError, ValueError, KeyError) as e:
+        raise InputError(f"cannot open Zarr store {str(p)!r} ({type(e).__name__}: {e}); check the path") from e
+
+
+def cube_variable(cube: xr.Dataset | xr.DataArray | str | os.PathLike, variable: str = "salt_probability") -> xr.DataArray:
+    """The cube's ``variable`` with dims (iline, xline, sample) or (cdp, sample), the store's attrs merged in.
+
+    Accepts a Dataset, a DataArray or the path of a Zarr store.
+    """
+    if isinstance(cube, (str, os.PathLike)):
+        cube = open_cube(cube)
+    if isinstance(cube, xr.Dataset):
+        if variable not in cube.data_vars:
+            raise InputError(
+                f"the cube has no variable {variable!r} (has {sorted(map(str, cube.data_vars))!r}); "
+                "pass variable=... or a store written by 'saltvol segment'"
+            )
+        prob = cube[variable].copy(deep=False)  # own attrs: do not touch the caller's Dataset
+        prob.attrs = {**cube.attrs, **prob.attrs}
+    elif isinstance(cube, xr.DataArray):
+        prob = cube
+    else:
+        raise InputError(
+            f"cube must be an xarray Dataset, DataArray or a Zarr store path, got {type(cube).__name__}; "
+            "pass the output of segment_to_zarr"
+        )
+    dims = set(map(str, prob.dims))
+    for wanted in (("iline", "xline", "sample"), ("cdp", "sample")):
+        if dims == set(wanted):
+            return prob.transpose(*wanted)
+    raise DataError(f"the cube has dims {tuple(prob.dims)!r}; it needs ('iline', 'xline', 'sample') or ('cdp', 'sample')")

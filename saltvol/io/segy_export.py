@@ -25,14 +25,14 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from saltvol.errors import DataError, InputError, OutputExistsError, OutputPathError
+from saltvol.errors import DataError, OutputExistsError, OutputPathError
+from saltvol.io.cube import cube_variable
 from saltvol.geometry import Geometry
 from saltvol.io.segy import _check_path, _read_layout, scan_segy
 
@@ -137,7 +137,7 @@ def export_segy(
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or not np.isfinite(threshold):
             raise DataError(f"threshold must be a finite number, got {threshold!r}; pass e.g. threshold=0.5")
         threshold = float(threshold)
-    prob = _cube_array(cube, variable)
+    prob = cube_variable(cube, variable)
     source = _check_path(like)
     layout = _read_layout(source)
     if iline is None and xline is None and prob.ndim == 3:
@@ -181,47 +181,6 @@ def export_segy(
 # --------------------------------------------------------------------------- #
 # checks
 # --------------------------------------------------------------------------- #
-
-
-def _cube_array(cube: xr.Dataset | xr.DataArray | str | os.PathLike[str], variable: str) -> xr.DataArray:
-    """The cube variable as a DataArray with dims (iline, xline, sample) or (cdp, sample)."""
-    if isinstance(cube, (str, os.PathLike)):
-        cube = _open_store(Path(os.fspath(cube)))
-    if isinstance(cube, xr.Dataset):
-        if variable not in cube.data_vars:
-            raise InputError(
-                f"the cube has no variable {variable!r} (has {sorted(map(str, cube.data_vars))!r}); "
-                "pass variable=... or a store written by `saltvol segment`"
-            )
-        prob = cube[variable].copy(deep=False)  # own attrs: do not touch the caller's Dataset
-        prob.attrs = {**cube.attrs, **prob.attrs}
-    elif isinstance(cube, xr.DataArray):
-        prob = cube
-    else:
-        raise InputError(
-            f"cube must be an xarray Dataset, DataArray or a Zarr store path, got {type(cube).__name__}; "
-            "pass the output of segment_to_zarr"
-        )
-    dims = set(map(str, prob.dims))
-    for wanted in (("iline", "xline", "sample"), ("cdp", "sample")):
-        if dims == set(wanted):
-            return prob.transpose(*wanted)
-    raise DataError(
-        f"the cube has dims {tuple(prob.dims)!r}; it needs ('iline', 'xline', 'sample') or ('cdp', 'sample') "
-        "as written by segment_to_zarr"
-    )
-
-
-def _open_store(p: Path) -> xr.Dataset:
-    """Open a Zarr store lazily (xr.open_zarr, store chunks)."""
-    if not p.is_dir():
-        raise InputError(f"cube {str(p)!r} is not a Zarr store (folder); pass the store written by `saltvol segment`")
-    try:
-        with warnings.catch_warnings():  # a store without consolidated metadata is fine here
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return xr.open_zarr(p, chunks={})
-    except (OSError, ValueError, KeyError) as e:
-        raise InputError(f"cannot open Zarr store {str(p)!r} ({type(e).__name__}: {e}); check the path") from e
 
 
 def _int_attr(prob: xr.DataArray, name: str) -> int | None:

@@ -1,0 +1,365 @@
+"""Tests for the saltvol command line: help, exit codes, one-line errors, and each command end to end (small)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import segyio
+from click.testing import CliRunner
+
+from saltvol_cli.main import cli
+from saltvol_cli.options import ChunkSpec
+
+from .conftest import TGS
+
+COMMANDS = sorted(cli.commands)
+
+
+def _has(module: str, name: str) -> bool:
+    import importlib
+
+    try:
+        return hasattr(importlib.import_module(module), name)
+    except ImportError:
+        return False
+
+
+def _one_error_line(stderr: str, prefix: str = "saltvol: error:") -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(prefix), stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+# ---------------------------------------------------------------- help, version
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help_for_every_command(name):
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert f"Usage: saltvol {name}" in result.output
+    assert "Example" in result.output
+
+
+def test_commands_registered():
+    assert set(COMMANDS) >= {"synth", "convert", "segment", "train", "evaluate", "predict-images"}
+
+
+def test_help_and_version_are_fast_and_import_no_torch(run_cli):
+    code = (
+        "import sys; from saltvol_cli.main import cli; "
+        "assert cli.main(['--help'], standalone_mode=False) == 0; "
+        "heavy = [m for m in ('torch', 'dask', 'xarray', 'distributed', 'segyio') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    started = time.perf_counter()
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("saltvol ")
+    assert time.perf_counter() - started < 10
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "saltvol"
+    assert script.is_file()
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "Commands:" in done.stdout
+
+
+def test_no_arguments_shows_help():
+    result = CliRunner().invoke(cli, [])
+    assert result.exit_code == 0 and "Commands:" in result.output
+
+
+# ---------------------------------------------------------------- error contract
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["synth", "-o", "x.sgy", "--shape", "4", "4"],
+        ["synth", "--bogus"],
+        ["convert", "in.sgy", "-o", "out.zarr", "--chunks", "depth=3"],
+        ["segment", "in.sgy", "-o", "o.zarr", "--overlap", "1.5"],
+        ["nonsense"],
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert _one_error_line(result.stderr).endswith("--help')")
+    assert "Usage:" not in result.stderr
+
+
+def test_scheduler_and_workers_exclude_each_other():
+    result = CliRunner().invoke(cli, ["segment", "in.sgy", "-o", "o.zarr", "--workers", "2", "--scheduler", "tcp://h:1"])
+    assert result.exit_code == 2
+    assert "exclude each other" in _one_error_line(result.stderr)
+
+
+def test_internal_error_contract(monkeypatch, tmp_path):
+    import saltvol.synth
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("kaput\nsecond line")
+
+    monkeypatch.setattr(saltvol.synth, "make_volume", boom)
+    result = CliRunner().invoke(cli, ["synth", "-o", str(tmp_path / "a.sgy")])
+    assert result.exit_code == 1
+    line = _one_error_line(result.stderr, "saltvol: internal error: RuntimeError: kaput second line")
+    assert line.endswith("(run with -v for the traceback)")
+    verbose = CliRunner().invoke(cli, ["-v", "synth", "-o", str(tmp_path / "a.sgy")])
+    assert verbose.exit_code == 1
+    assert "Traceback" in verbose.stderr
+    assert verbose.stderr.strip().splitlines()[-1] == "saltvol: internal error: RuntimeError: kaput second line"
+
+
+def test_saltvol_error_contract(monkeypatch, tmp_path):
+    import saltvol.synth
+    from saltvol.errors import DataError
+
+    def bad(*args, **kwargs):
+        raise DataError("shape (1, 1, 1) is too small; pass at least 3 samples")
+
+    monkeypatch.setattr(saltvol.synth, "make_volume", bad)
+    result = CliRunner().invoke(cli, ["synth", "-o", str(tmp_path / "a.sgy")])
+    assert result.exit_code == 2
+    assert _one_error_line(result.stderr) == "saltvol: error: shape (1, 1, 1) is too small; pass at least 3 samples"
+
+
+@pytest.mark.parametrize(("command", "resumable"), [("synth", False), ("train", True)])
+def test_keyboard_interrupt(monkeypatch, tmp_path, command, resumable):
+    import saltvol.synth
+    import saltvol.train.loop
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(saltvol.synth, "make_volume", interrupt)
+    monkeypatch.setattr(saltvol.train.loop, "train", interrupt)
+    args = {"synth": ["synth", "-o", str(tmp_path / "a.sgy")], "train": ["train", "--data", str(tmp_path), "-o", str(tmp_path / "r")]}
+    result = CliRunner().invoke(cli, args[command])
+    assert result.exit_code == 130
+    expected = "saltvol: interrupted; rerun with --resume to continue" if resumable else "saltvol: interrupted"
+    assert result.stderr.strip() == expected
+
+
+def test_sigterm_is_an_interrupt(tmp_path):
+    script = (
+        "import time\n"
+        "import click\n"
+        "from saltvol_cli.main import cli, main\n"
+        "@cli.command('wait')\n"
+        "@click.option('--resume', is_flag=True)\n"
+        "def wait(resume):\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+        "main()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert stderr.strip() == "saltvol: interrupted; rerun with --resume to continue"
+
+
+# ---------------------------------------------------------------- options
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("iline=64,xline=64", {"iline": 64, "xline": 64}),
+        ("iline=8, xline=16, sample=-1", {"iline": 8, "xline": 16, "sample": -1}),
+        ("cdp=4096", {"cdp": 4096}),
+    ],
+)
+def test_chunk_spec(text, expected):
+    assert ChunkSpec().convert(text, None, None) == expected
+
+
+@pytest.mark.parametrize("text", ["iline", "depth=4", "iline=0", "sample=auto", "iline=x", "iline=4,iline=8", ""])
+def test_chunk_spec_rejects(text):
+    import click
+
+    with pytest.raises(click.BadParameter):
+        ChunkSpec().convert(text, None, None)
+
+
+# ---------------------------------------------------------------- synth
+@pytest.mark.parametrize(("fmt", "code"), [("ibm", 1), ("ieee", 5)])
+def test_synth_writes_segy_and_truth(run_cli, tmp_path, fmt, code):
+    import xarray as xr
+
+    out, truth = tmp_path / "s.sgy", tmp_path / "truth.zarr"
+    result = run_cli("synth", "-o", out, "--truth", truth, "--shape", 12, 10, 48, "--seed", 3, "--format", fmt)
+    assert result.returncode == 0, result.stderr
+    assert str(out) in result.stdout
+    with segyio.open(out, iline=189, xline=193) as f:
+        assert (len(f.ilines), len(f.xlines), len(f.samples)) == (12, 10, 48)
+        assert int(f.format) == code
+    with xr.open_zarr(truth) as ds:
+        assert ds["salt"].shape == (12, 10, 48) and ds["salt"].dtype == np.uint8
+        assert set(np.unique(ds["salt"].values)) <= {0, 1}
+        assert {"iline", "xline", "sample"} <= set(ds.coords)
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_synth_refuses_to_overwrite(run_cli, tmp_path):
+    out = tmp_path / "s.sgy"
+    out.write_bytes(b"precious")
+    result = run_cli("synth", "-o", out, "--shape", 6, 5, 32)
+    assert result.returncode == 2
+    assert "--overwrite" in _one_error_line(result.stderr)
+    assert out.read_bytes() == b"precious"
+    again = run_cli("synth", "-o", out, "--shape", 6, 5, 32, "--overwrite")
+    assert again.returncode == 0, again.stderr
+    assert out.stat().st_size > 3600
+
+
+def test_synth_refuses_existing_truth_before_writing(run_cli, tmp_path):
+    (tmp_path / "t.zarr").mkdir()
+    result = run_cli("synth", "-o", tmp_path / "s.sgy", "--truth", tmp_path / "t.zarr", "--shape", 6, 5, 32)
+    assert result.returncode == 2
+    _one_error_line(result.stderr)
+    assert not (tmp_path / "s.sgy").exists()
+
+
+def test_synth_byte_locations(run_cli, tmp_path):
+    out = tmp_path / "s.sgy"
+    result = run_cli("synth", "-o", out, "--shape", 5, 4, 32, "--iline", 9, "--xline", 21)
+    assert result.returncode == 0, result.stderr
+    with segyio.open(out, iline=9, xline=21) as f:
+        assert (len(f.ilines), len(f.xlines)) == (5, 4)
+
+
+# ---------------------------------------------------------------- convert
+needs_convert = pytest.mark.skipif(not _has("saltvol.io.zarr", "convert"), reason="saltvol.io.zarr.convert not written yet")
+
+
+@needs_convert
+@pytest.mark.parametrize("kind", ["missing", "random", "folder", "empty"])
+def test_convert_bad_inputs(run_cli, tmp_path, kind):
+    source = tmp_path / "in.sgy"
+    if kind == "random":
+        source.write_bytes(np.random.default_rng(0).bytes(10_000))
+    elif kind == "folder":
+        source.mkdir()
+    elif kind == "empty":
+        source.write_bytes(b"")
+    result = run_cli("convert", source, "-o", tmp_path / "out.zarr")
+    assert result.returncode == 2, result.stderr
+    _one_error_line(result.stderr)
+    assert not (tmp_path / "out.zarr").exists()
+
+
+@needs_convert
+def test_convert_synthetic(run_cli, tmp_path):
+    import xarray as xr
+
+    sgy, out = tmp_path / "s.sgy", tmp_path / "s.zarr"
+    assert run_cli("synth", "-o", sgy, "--shape", 8, 6, 40).returncode == 0
+    result = run_cli("convert", sgy, "-o", out, "--chunks", "iline=4,xline=4")
+    assert result.returncode == 0, result.stderr
+    with xr.open_zarr(out) as ds:
+        assert ds["amplitude"].shape == (8, 6, 40)
+    again = run_cli("convert", sgy, "-o", out)
+    assert again.returncode == 2
+    _one_error_line(again.stderr)
+
+
+# ---------------------------------------------------------------- segment
+@pytest.mark.skipif(not _has("saltvol", "segment_to_zarr"), reason="saltvol.segment_to_zarr not written yet")
+def test_segment_synthetic(run_cli, tmp_path, tiny_model):
+    sgy, out = tmp_path / "s.sgy", tmp_path / "salt.zarr"
+    assert run_cli("synth", "-o", sgy, "--shape", 10, 8, 64).returncode == 0
+    result = run_cli("segment", sgy, "-o", out, "--model", tiny_model, "--device", "cpu", "--tile", 64)
+    assert result.returncode == 0, result.stderr
+    assert str(out) in result.stdout
+    assert out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.skipif(not _has("saltvol", "segment_to_zarr"), reason="saltvol.segment_to_zarr not written yet")
+def test_segment_on_local_cluster_and_refuses_rerun(run_cli, tmp_path, tiny_model):
+    sgy, out = tmp_path / "s.sgy", tmp_path / "salt.zarr"
+    assert run_cli("synth", "-o", sgy, "--shape", 8, 8, 64).returncode == 0
+    args = ("segment", sgy, "-o", out, "--model", tiny_model, "--device", "cpu", "--tile", 64, "--orientations", "iline")
+    result = run_cli(*args, "--workers", 1)
+    assert result.returncode == 0, result.stderr
+    assert out.exists()
+    again = run_cli(*args)
+    assert again.returncode == 2
+    assert "--overwrite" in _one_error_line(again.stderr)
+
+
+# ---------------------------------------------------------------- TGS commands
+def test_predict_images(run_cli, tmp_path, tgs_images, tiny_model):
+    from saltvol.train.rle import rle_decode
+
+    out = tmp_path / "submission.csv"
+    result = run_cli("predict-images", tgs_images, "-o", out, "--model", tiny_model, "--masks-dir", tmp_path / "masks", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    with open(out, newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["id", "rle_mask"]
+    assert [r[0] for r in rows[1:]] == sorted(p.stem for p in tgs_images.glob("*.png"))
+    for row in rows[1:]:
+        assert rle_decode(row[1], (101, 101)).shape == (101, 101)
+    assert len(list((tmp_path / "masks").glob("*.png"))) == 4
+    again = run_cli("predict-images", tgs_images, "-o", out, "--model", tiny_model)
+    assert again.returncode == 2
+    _one_error_line(again.stderr)
+
+
+def test_predict_images_bad_model(run_cli, tmp_path, tgs_images):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a model at all")
+    result = run_cli("predict-images", tgs_images, "-o", tmp_path / "s.csv", "--model", bad)
+    assert result.returncode == 2
+    _one_error_line(result.stderr)
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_evaluate_json(run_cli, tiny_model):
+    if not (TGS / "train" / "images").is_dir():
+        pytest.skip("TGS data not available")
+    result = run_cli("evaluate", "--data", TGS, "--model", tiny_model, "--limit", 16, "--all", "--json", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["tiles"] == 16 and report["subset"] == "all tiles"
+    table = run_cli("evaluate", "--data", TGS, "--model", tiny_model, "--limit", 16, "--all", "--device", "cpu")
+    assert table.returncode == 0 and "10-50%" in table.stdout and "tuned" in table.stdout
+
+
+@pytest.mark.slow
+def test_train_and_resume(run_cli, tmp_path):
+    if not (TGS / "train" / "images").is_dir():
+        pytest.skip("TGS data not available")
+    run = tmp_path / "run"
+    common = ["--data", TGS, "-o", run, "--limit", 48, "--batch-size", 16, "--threads", 1]
+    first = run_cli("train", *common, "--epochs", 1)
+    assert first.returncode == 0, first.stderr
+    assert (run / "model.safetensors").is_file()
+    assert first.stdout.splitlines()[0].startswith("epoch 1/1 ")
+    assert first.stdout.strip().splitlines()[-1] == f"model: {run / 'model.safetensors'}"
+    assert len((run / "log.jsonl").read_text().splitlines()) == 1
+    again = run_cli("train", *common, "--epochs", 1)
+    assert again.returncode == 2 and "--resume" in _one_error_line(again.stderr)
+    resumed = run_cli("train", "--data", TGS, "-o", run, "--resume", "--epochs", 2)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines()[0].startswith("epoch 2/2 ")
+    assert len((run / "log.jsonl").read_text().splitlines()) == 2
