@@ -83,20 +83,24 @@ def to_image_units(
 def estimate_period(traces: np.ndarray, *, min_period: float = 3.0) -> float:
     """Dominant period, in samples, of traces along their last axis.
 
-    The traces are demeaned, tapered with a Hann window and zero-padded to at
-    least 1024 samples; the peak of the mean amplitude spectrum (ignoring
-    periods longer than the trace and shorter than ``min_period``) is refined
-    by a parabola through its neighbours.
+    The traces are demeaned, tapered with a Hann window and zero-padded; their
+    mean amplitude spectrum is fitted, over the band holding most of its
+    energy, with the shape of a Ricker wavelet's spectrum,
+    ``A(f) = c f^2 exp(-f^2 / fp^2)``, which is a straight line in
+    ``log(A / f^2)`` against ``f^2``.  The period is ``1 / fp``.  Fitting the
+    whole band is far steadier than picking the highest bin, because a
+    wavelet's spectrum is nearly flat around its peak.
 
     Parameters
     ----------
     traces : np.ndarray, shape (..., n_samples)
     min_period : float, default 3.0
+        Shorter periods (higher frequencies) are ignored.
 
     Returns
     -------
     float
-        The period in samples (the inverse of the peak frequency).
+        The period in samples.
 
     Raises
     ------
@@ -116,12 +120,9 @@ def estimate_period(traces: np.ndarray, *, min_period: float = 3.0) -> float:
     valid = (freqs >= 1.0 / n) & (freqs <= 1.0 / min_period)
     if not valid.any() or not np.any(spectrum[valid] > 0):
         raise DataError("the traces carry no signal (all constant); cannot estimate a period")
-    index = np.flatnonzero(valid)[np.argmax(spectrum[valid])]
-    if 0 < index < len(spectrum) - 1:
-        a, b, c = spectrum[index - 1 : index + 2]
-        denom = a - 2 * b + c
-        shift = 0.5 * (a - c) / denom if denom != 0 else 0.0
-    else:
-        shift = 0.0
-    peak = freqs[index] + shift * (freqs[1] - freqs[0])
-    return float(1.0 / peak)
+    band = valid & (spectrum >= 0.2 * spectrum[valid].max())
+    f, a = freqs[band], spectrum[band]
+    slope, _ = np.polyfit(f**2, np.log(a / f**2), 1, w=a / a.max())
+    if slope < 0:
+        return float(np.sqrt(-slope))  # slope = -1 / fp^2, period = 1 / fp
+    return float(1.0 / f[np.argmax(a)])  # a spectrum rising to the band edge: fall back to its peak

@@ -1,1 +1,110 @@
-def main():\n    pass
+"""The ``saltvol`` command: a group of thin subcommands over the saltvol library.
+
+Each subcommand lives in its own module under ``saltvol_cli.commands`` and
+exposes a click command named ``command``; adding one is one line in
+:data:`COMMANDS`.  Nothing heavy (torch, dask, xarray) is imported until a
+command runs, so ``saltvol --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import click
+
+from . import errors
+
+__all__ = ["cli", "main", "COMMANDS"]
+
+#: Subcommand modules under ``saltvol_cli.commands``, in --help order.
+COMMANDS: list[str] = [
+    "synth",
+    "convert",
+    "segment",
+    "train",
+    "evaluate",
+    "predict_images",
+]
+
+
+def _version() -> str:
+    try:
+        return version("saltvol")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+class SaltvolGroup(click.Group):
+    """A click group whose errors go through :func:`saltvol_cli.errors.handle`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # registration order, not alphabetical
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as e:  # click would print a blank line and raise Abort
+            raise errors.Interrupted() from e
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        name = next((a for a in argv if a in self.commands), None)
+        errors.reset(f"saltvol {name}" if name else "saltvol")
+        restore = errors.install_signal_handlers()
+        try:
+            rv = super().main(args, prog_name or "saltvol", complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else 0  # an int here is click's exit code (--help, --version)
+        except BaseException as e:  # noqa: BLE001 - the one place that turns everything into an exit code
+            if isinstance(e, SystemExit):
+                raise
+            code = errors.handle(e)
+        finally:
+            restore()
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+@click.group("saltvol", cls=SaltvolGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(_version(), "--version", prog_name="saltvol", message="%(prog)s %(version)s")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug); -v also shows tracebacks.")
+@click.option("-q", "--quiet", count=True, help="Less output: errors only, no progress bars.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
+    """Find salt bodies in 3D seismic volumes with a U-Net trained on TGS tiles.
+
+    \b
+    A first run on a synthetic volume:
+      saltvol synth -o synthetic.sgy --truth truth.zarr
+      saltvol convert synthetic.sgy -o synthetic.zarr
+      saltvol segment synthetic.zarr -o salt.zarr
+    """
+    from .ui import setup_logging
+
+    verbosity = verbose - quiet
+    errors.set_verbosity(verbosity)
+    setup_logging(verbosity)
+    ctx.obj = {"verbosity": verbosity}
+    sub = ctx.invoked_subcommand and cli.commands.get(ctx.invoked_subcommand)
+    if sub:
+        errors.set_resumable(any(p.name == "resume" for p in sub.params))
+
+
+for _name in COMMANDS:
+    cli.add_command(import_module(f"saltvol_cli.commands.{_name}").command)
+
+
+def main() -> None:
+    """Entry point of the ``saltvol`` console script."""
+    cli.main(prog_name="saltvol")

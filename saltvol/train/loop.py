@@ -238,7 +238,9 @@ def train(
     for epoch in range(start_epoch, config.epochs):
         started = time.time()
         loss_name = "lovasz" if epoch >= config.lovasz_from * config.epochs else "bce_dice"
-        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        epoch_seed = config.seed * 100_003 + epoch
+        generator = torch.Generator().manual_seed(epoch_seed)
+        torch.manual_seed(epoch_seed)  # dropout in the aux head draws from the global generator
         order = torch.randperm(len(train_index), generator=generator)
         network.train()
         running = []

@@ -1,0 +1,1 @@
+"""One module per ``saltvol`` subcommand; each exposes a click command named ``command``."""

@@ -1,0 +1,87 @@
+"""``saltvol train``: train the salt U-Net on TGS tiles, with checkpoints and resume."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from ..options import batch_size_opt, given, output_opt, resume_opt
+from ..ui import progress_bar
+
+log = logging.getLogger(__name__)
+
+
+@click.command("train")
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), metavar="DIR",
+              help="TGS data in Kaggle's layout (train/images, train/masks or train.csv).")
+@output_opt("Run folder: config, log, checkpoints and the final model.safetensors.", metavar="RUN_DIR")
+@click.option("--encoder", default=None, metavar="NAME", help="smp encoder, e.g. resnet18, resnet34.  [default: resnet18]")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Epochs in total (with --resume: raise it to train longer).")
+@click.option("--fold", type=click.IntRange(min=0), default=None, metavar="K", help="Validation fold.  [default: 0]")
+@click.option("--folds", "k_folds", type=click.IntRange(min=2), default=None, metavar="K",
+              help="Number of coverage-stratified folds.  [default: 8]")
+@batch_size_opt
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, metavar="F", help="Peak learning rate.")
+@click.option("--input-mode", type=click.Choice(["pad", "resize"]), default=None,
+              help="Bring 101-pixel tiles to the network size by reflect-padding or resizing.  [default: pad]")
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Use only the first N tiles (quick runs).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N", help="CPU threads for torch.")
+@resume_opt
+def command(
+    data_dir: Path,
+    output: Path,
+    encoder: str | None,
+    epochs: int | None,
+    fold: int | None,
+    k_folds: int | None,
+    batch_size: int | None,
+    lr: float | None,
+    input_mode: str | None,
+    limit: int | None,
+    threads: int | None,
+    resume: bool,
+) -> None:
+    """Train a salt model on TGS tiles.
+
+    Prints one line per epoch and, at the end, the exported model file.
+
+    A checkpoint is written after every epoch; --resume continues an
+    interrupted run exactly (raise --epochs to train longer).
+
+    \b
+    Examples:
+      saltvol train --data /data/tgs -o runs/r18 --epochs 60
+      saltvol train --data /data/tgs -o runs/r18 --resume --epochs 80
+    """
+    from saltvol.model import ModelConfig
+    from saltvol.train.loop import TrainConfig, train
+
+    settings = given(fold=fold, k_folds=k_folds, batch_size=batch_size, lr=lr, input_mode=input_mode, limit=limit, threads=threads)
+    if resume:
+        ignored = [f"--{k.replace('_', '-')}" for k in settings] + (["--encoder"] if encoder else [])
+        if ignored:
+            log.warning("%s ignored with --resume: a resumed run keeps its saved settings", ", ".join(ignored))
+        config = TrainConfig(epochs=epochs) if epochs else None
+    else:
+        model = ModelConfig(encoder=encoder) if encoder else ModelConfig()
+        config = TrainConfig(model=model, **given(epochs=epochs), **settings)
+
+    with progress_bar() as progress:
+        done: dict[str, int | None] = {"epoch": None if resume else 0}  # a resumed run's start is known after its first epoch
+
+        def on_step(step: int, steps: int, loss: float) -> None:
+            progress(step, steps, "epoch" if done["epoch"] is None else f"epoch {done['epoch'] + 1}")
+
+        def on_epoch(report) -> None:  # saltvol.train.loop.EpochReport
+            done["epoch"] = report.epoch
+            total = f"/{config.epochs}" if config else ""
+            click.echo(
+                f"epoch {report.epoch}{total}  {report.loss_name} loss {report.train_loss:.4f}  "
+                f"val {report.val_score:.4f}  lr {report.lr:.2e}  {report.seconds:.1f} s" + ("  best" if report.best else "")
+            )
+
+        path = train(data_dir, output, config, resume=resume, on_step=on_step, on_epoch=on_epoch)
+    click.echo(f"model: {path}")
