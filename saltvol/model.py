@@ -57,7 +57,7 @@ class ModelConfig:
     in_channels: int = 1
     classes: int = 1
     decoder_attention: str | None = "scse"
-    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
+    decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 16)
     aux_head: bool = True
 
 

@@ -212,6 +212,7 @@ def train(
     meta = _meta_for(config, data, train_index)
     log.info("training on %d tiles, validating on %d (fold %d of %d)", len(train_index), len(val_index), config.fold, config.k_folds)
 
+    torch.manual_seed(config.seed)  # the same initial weights for the same settings
     network = build_model(config.model).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start_epoch, best_score = 0, -1.0

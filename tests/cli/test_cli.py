@@ -350,7 +350,7 @@ def test_train_and_resume(run_cli, tmp_path):
     if not (TGS / "train" / "images").is_dir():
         pytest.skip("TGS data not available")
     run = tmp_path / "run"
-    common = ["--data", TGS, "-o", run, "--limit", 48, "--batch-size", 16, "--threads", 1]
+    common = ["--data", TGS, "-o", run, "--limit", 24, "--batch-size", 8, "--threads", 1]
     first = run_cli("train", *common, "--epochs", 1)
     assert first.returncode == 0, first.stderr
     assert (run / "model.safetensors").is_file()
