@@ -19,6 +19,11 @@ __all__ = [
     "load_model",
     "segment",
     "segment_to_zarr",
+    "export_segy",
+    "info",
+    "preview",
+    "bodies",
+    "surfaces",
 ]
 
 _LAZY = {
@@ -29,6 +34,11 @@ _LAZY = {
     "load_model": ("saltvol.model", "load_model"),
     "segment": ("saltvol.segment", "segment"),
     "segment_to_zarr": ("saltvol.pipeline", "segment_to_zarr"),
+    "export_segy": ("saltvol.io.segy_export", "export_segy"),
+    "info": ("saltvol.info", "info"),
+    "preview": ("saltvol.preview", "preview"),
+    "bodies": ("saltvol.bodies", "bodies"),
+    "surfaces": ("saltvol.surfaces", "surfaces"),
 }
 
 

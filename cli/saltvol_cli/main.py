@@ -28,6 +28,11 @@ COMMANDS: list[str] = [
     "train",
     "evaluate",
     "predict_images",
+    "info",
+    "export",
+    "preview",
+    "bodies",
+    "surfaces",
 ]
 
 
