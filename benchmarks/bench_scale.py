@@ -18,7 +18,6 @@ import json
 import platform
 import time
 
-import numpy as np
 
 import saltvol
 from saltvol.metrics import iou

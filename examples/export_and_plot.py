@@ -16,7 +16,7 @@ import segyio
 import saltvol
 from saltvol.io.segy_export import export_segy
 from saltvol.io.segy_write import write_segy
-from saltvol.preview import preview
+from saltvol.plotting import preview
 from saltvol.synth import make_volume
 
 

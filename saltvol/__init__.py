@@ -32,13 +32,13 @@ _LAZY = {
     "open_volume": ("saltvol.io.zarr", "open_volume"),
     "convert": ("saltvol.io.zarr", "convert"),
     "load_model": ("saltvol.model", "load_model"),
-    "segment": ("saltvol.segment", "segment"),
+    "segment": ("saltvol.inference", "segment"),
     "segment_to_zarr": ("saltvol.pipeline", "segment_to_zarr"),
     "export_segy": ("saltvol.io.segy_export", "export_segy"),
-    "info": ("saltvol.info", "info"),
-    "preview": ("saltvol.preview", "preview"),
-    "bodies": ("saltvol.bodies", "bodies"),
-    "surfaces": ("saltvol.surfaces", "surfaces"),
+    "info": ("saltvol.volume_info", "info"),
+    "preview": ("saltvol.plotting", "preview"),
+    "bodies": ("saltvol.salt_bodies", "bodies"),
+    "surfaces": ("saltvol.salt_surfaces", "surfaces"),
 }
 
 

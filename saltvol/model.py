@@ -328,6 +328,76 @@ def save_model(network: torch.nn.Module, meta: ModelMeta, path: str | os.PathLik
     return path
 
 
+def _parse_meta(path: Path, raw: Any) -> ModelMeta:
+    """The saltvol metadata of a model file, checked field by field (CheckpointError if unusable)."""
+    try:
+        fields = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
+        if not isinstance(fields, dict) or not isinstance(fields.get("config", {}), dict):
+            raise TypeError(f"expected a JSON object, got {type(fields).__name__}")
+        meta = ModelMeta.from_dict(fields)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise CheckpointError(
+            f"{path} has unreadable saltvol metadata ({type(e).__name__}: {str(e)[:120]}); "
+            "pass a model written by 'saltvol train'"
+        ) from e
+    problem = _meta_problem(meta)
+    if problem:
+        raise CheckpointError(f"{path} has invalid saltvol metadata ({problem}); pass a model written by 'saltvol train'")
+    return meta
+
+
+def _meta_problem(meta: ModelMeta) -> str | None:
+    """What is wrong with metadata that parsed, or None."""
+    import math
+
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    def count(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+    c = meta.config
+    checks = [
+        (c.arch == "unet", f"arch {c.arch!r} is not 'unet'"),
+        (isinstance(c.encoder, str) and bool(c.encoder), f"encoder {c.encoder!r} is not a name"),
+        (c.in_channels == 1 and count(c.in_channels), f"in_channels {c.in_channels!r} is not 1"),
+        (count(c.classes), f"classes {c.classes!r} is not a positive integer"),
+        (c.decoder_attention is None or isinstance(c.decoder_attention, str), "decoder_attention is not a name"),
+        (len(c.decoder_channels) > 0 and all(count(v) for v in c.decoder_channels),
+         f"decoder_channels {c.decoder_channels!r} are not positive integers"),
+        (isinstance(c.aux_head, bool), "aux_head is not true/false"),
+        (count(meta.train_size), f"train_size {meta.train_size!r} is not a positive integer"),
+        (meta.input_mode in ("pad", "resize"), f"input_mode {meta.input_mode!r} is not 'pad' or 'resize'"),
+        (number(meta.image_mean) and number(meta.image_center), "image_mean/image_center are not finite numbers"),
+        (number(meta.image_std) and meta.image_std > 0, f"image_std {meta.image_std!r} is not a positive number"),
+        (number(meta.image_spread) and meta.image_spread > 0, f"image_spread {meta.image_spread!r} is not a positive number"),
+        (number(meta.period_px) and meta.period_px > 0, f"period_px {meta.period_px!r} is not a positive number"),
+        (number(meta.threshold) and 0 <= meta.threshold <= 1, f"threshold {meta.threshold!r} is not in [0, 1]"),
+        (isinstance(meta.min_area, int) and meta.min_area >= 0, f"min_area {meta.min_area!r} is not a count"),
+        (isinstance(meta.tta, bool), "tta is not true/false"),
+        (isinstance(meta.name, str), "name is not a string"),
+    ]
+    return next((message for ok, message in checks if not ok), None)
+
+
+def _check_state(path: Path, state: Any) -> dict[str, Any]:
+    """A state dict of named tensors with finite values, or CheckpointError."""
+    import torch
+
+    if not isinstance(state, dict) or not state:
+        raise CheckpointError(f"{path} holds no model state (expected named tensors); pass a model written by 'saltvol train'")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(
+                f"{path}: model state entry {key!r} is not a named tensor; pass a model written by 'saltvol train'"
+            )
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(
+                f"{path}: weights {key!r} hold NaN or Inf (a diverged training run?); pass another model"
+            )
+    return state
+
+
 def _read_safetensors(path: Path) -> tuple[dict[str, Any], ModelMeta]:
     from safetensors import SafetensorError, safe_open
 
@@ -335,13 +405,14 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], ModelMeta]:
         with safe_open(str(path), framework="pt") as fh:
             raw_meta = (fh.metadata() or {}).get("saltvol")
             state = {key: fh.get_tensor(key) for key in fh.keys()}
-    except (SafetensorError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as e:
         raise CheckpointError(
-            f"{path} is not a readable safetensors model file ({e}); pass a file written by 'saltvol train'"
+            f"{path} is not a readable safetensors model file ({str(e).strip()[:160]}); pass a file written by 'saltvol train'"
         ) from e
     if raw_meta is None:
         raise CheckpointError(f"{path} has no saltvol metadata; pass a model written by 'saltvol train'")
-    return state, ModelMeta.from_dict(json.loads(raw_meta))
+    meta = _parse_meta(path, raw_meta)
+    return _check_state(path, state), meta
 
 
 def _read_torch_checkpoint(path: Path) -> tuple[dict[str, Any], ModelMeta]:
@@ -350,24 +421,35 @@ def _read_torch_checkpoint(path: Path) -> tuple[dict[str, Any], ModelMeta]:
     import torch
 
     try:
-        payload = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError) as e:
+        # a file object, not the path: torch.load would hand "*.safetensors" paths to another loader
+        with open(path, "rb") as fh:
+            payload = torch.load(fh, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - whatever a hostile file makes the unpickler raise
+        if isinstance(e, pickle.UnpicklingError):
+            first = "it holds objects other than tensors and plain data, which could run code"
+        else:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise CheckpointError(
-            f"{path} is not a safe saltvol checkpoint (refused to unpickle it: {str(e).splitlines()[0][:160]}); "
+            f"{path} is not a safe saltvol checkpoint (refused to unpickle it: {first[:160]}); "
             "pass a .safetensors model or a checkpoint written by 'saltvol train'"
         ) from e
     if not isinstance(payload, dict) or "model" not in payload or "meta" not in payload:
         raise CheckpointError(f"{path} is not a saltvol checkpoint (no 'model' and 'meta' entries); pass one written by 'saltvol train'")
-    return payload["model"], ModelMeta.from_dict(json.loads(payload["meta"]))
+    meta = _parse_meta(path, payload["meta"])
+    return _check_state(path, payload["model"]), meta
 
 
 def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], ModelMeta]:
     """State dict and metadata of a model file, without running any code from it."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"model path {str(path)!r} is a folder, not a model file; check --model")
     if not path.is_file():
         raise CheckpointError(f"model file {str(path)!r} does not exist; check --model")
     with open(path, "rb") as fh:
         head = fh.read(8)
+    if not head:
+        raise CheckpointError(f"model file {str(path)!r} is empty (0 bytes); pass a model written by 'saltvol train'")
     # safetensors starts with a little-endian u64 header length; torch zips start with "PK".
     if head[:2] == b"PK":
         return _read_torch_checkpoint(path)
@@ -377,11 +459,22 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], ModelMeta]
 @functools.lru_cache(maxsize=4)
 def _load_cached(path: str, mtime_ns: int, device: str) -> SaltModel:
     state, meta = read_model_file(path)
-    network = build_model(meta.config)
+    try:
+        network = build_model(meta.config)
+    except CheckpointError as e:
+        raise CheckpointError(
+            f"{path}: its metadata ask for a U-Net with encoder {meta.config.encoder!r}, which cannot be built "
+            "here; pass a model written by 'saltvol train'"
+        ) from e
+    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as e:
+        raise CheckpointError(
+            f"{path}: its metadata describe no buildable U-Net ({type(e).__name__}: {str(e)[:120]}); "
+            "pass a model written by 'saltvol train'"
+        ) from e
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     try:
         network.load_state_dict(state, strict=True)
-    except RuntimeError as e:
+    except (RuntimeError, TypeError, ValueError) as e:
         first = str(e).splitlines()[0]
         raise CheckpointError(
             f"{path} does not fit a U-Net with encoder {meta.config.encoder!r} ({first}); "

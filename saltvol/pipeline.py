@@ -18,6 +18,7 @@ import datetime as _dt
 import logging
 import os
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from . import __version__
 from .errors import DataError, InputError
 from .io import cube
 from .model import SaltModel, load_model
-from .segment import (
+from .inference import (
     ModelRef,
     VolumeStats,
     orientation_pass,
@@ -113,7 +114,7 @@ def _block_slices(chunks: tuple[tuple[int, ...], ...]) -> list[tuple[tuple[int, 
     return out
 
 
-def _pass_tasks(target: cube.CubeTarget, stage: str, probs: da.Array) -> list[_Task]:
+def _pass_tasks(target: cube.CubeTarget, stage: str, probs: da.Array, run_id: str) -> list[_Task]:
     blocks = probs.to_delayed()
     work = str(target.work)
     write = dask.delayed(cube.write_region, pure=False)
@@ -122,7 +123,7 @@ def _pass_tasks(target: cube.CubeTarget, stage: str, probs: da.Array) -> list[_T
         if target.is_done(stage, index):
             continue
         delayed_block = blocks[index]
-        tasks.append(_Task(stage, index, write(work, _SCRATCH[stage], region, delayed_block, str(target.marker(stage, index)), dask_key_name=f"saltvol-write-{stage}-{'-'.join(map(str, index))}")))
+        tasks.append(_Task(stage, index, write(work, _SCRATCH[stage], region, delayed_block, str(target.marker(stage, index)), dask_key_name=f"saltvol-write-{stage}-{'-'.join(map(str, index))}-{run_id}")))
     return tasks
 
 
@@ -140,7 +141,7 @@ def _fuse_block(work: str, stages: Sequence[str], region: tuple[slice, ...], liv
     return cube.write_region(work, "salt_probability", region, prob, marker)
 
 
-def _fuse_tasks(target: cube.CubeTarget, stages: Sequence[str], chunks: tuple[int, ...], shape: tuple[int, ...], live: np.ndarray | None, uncertainty: bool) -> list[_Task]:
+def _fuse_tasks(target: cube.CubeTarget, stages: Sequence[str], chunks: tuple[int, ...], shape: tuple[int, ...], live: np.ndarray | None, uncertainty: bool, run_id: str) -> list[_Task]:
     normalized = da.core.normalize_chunks(chunks, shape)
     fuse = dask.delayed(_fuse_block, pure=False)
     tasks = []
@@ -148,7 +149,7 @@ def _fuse_tasks(target: cube.CubeTarget, stages: Sequence[str], chunks: tuple[in
         if target.is_done("fuse", index):
             continue
         live_block = None if live is None else live[region[:-1]]
-        key = f"saltvol-write-fuse-{'-'.join(map(str, index))}"
+        key = f"saltvol-write-fuse-{'-'.join(map(str, index))}-{run_id}"
         tasks.append(_Task("fuse", index, fuse(str(target.work), list(stages), region, live_block, str(target.marker("fuse", index)), uncertainty, dask_key_name=key)))
     return tasks
 
@@ -284,7 +285,11 @@ def segment_to_zarr(
         "uncertainty": bool(uncertainty and len(stages) == 2),
         "amplitude_center": stats.amplitude.center,
         "amplitude_spread": stats.amplitude.spread,
+        "blocks": {},
     }
+    # A resumed run keeps the interrupted run's blocks, whatever its own worker count: the done-markers
+    # name blocks by index, and the scratch arrays are chunked to fit those blocks.
+    stored_blocks = (cube.stored_settings(target) or {}).get("blocks") or {}
 
     pass_arrays: dict[str, da.Array] = {}
     for stage in stages:
@@ -295,6 +300,9 @@ def segment_to_zarr(
             chunks = (1,) + tuple(-1 for _ in shape)
         else:
             chunks = section_chunks(shape, axis, concurrency=concurrency)
+            if isinstance(stored_blocks.get(stage), int):
+                chunks = tuple(stored_blocks[stage] if i == axis else -1 for i in range(len(shape)))
+            settings["blocks"][stage] = chunks[axis]
             names = amplitude.dims
             array = _open(source, iline=iline, xline=xline, chunks=dict(zip(names, chunks)))["amplitude"].data
         probs = orientation_pass(array.astype(np.float32), axis, model_ref=ref, kernel_kwargs=kernel_kwargs, chunks=chunks)
@@ -307,12 +315,14 @@ def segment_to_zarr(
     cube.create_store(target, _template(ds, out_chunks, uncertainty=settings["uncertainty"]), run_settings=settings, extra_arrays=scratch)
 
     live = ds["live"].values if "live" in ds else None
+    # Task keys are unique per run, so two runs on one cluster never share (and skip) each other's writes.
+    run_id = uuid.uuid4().hex[:12]
     tasks: list[_Task] = []
     for stage, probs in pass_arrays.items():
         if is_line:
             probs = probs.rechunk(tuple(-1 for _ in shape))
-        tasks += _pass_tasks(target, stage, probs)
-    fuse_tasks = _fuse_tasks(target, stages, out_chunks, tuple(shape), live, settings["uncertainty"])
+        tasks += _pass_tasks(target, stage, probs, run_id)
+    fuse_tasks = _fuse_tasks(target, stages, out_chunks, tuple(shape), live, settings["uncertainty"], run_id)
     total = sum(len(_block_slices(p.chunks)) for p in pass_arrays.values()) + len(_block_slices(da.core.normalize_chunks(out_chunks, shape)))
     done = total - len(tasks) - len(fuse_tasks)
     if target.resuming:

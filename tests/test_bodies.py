@@ -1,4 +1,4 @@
-"""Tests for saltvol.bodies on a synthetic volume whose truth mask is the probability cube."""
+"""Tests for saltvol.salt_bodies on a synthetic volume whose truth mask is the probability cube."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from saltvol.bodies import bodies
+from saltvol.salt_bodies import bodies
 from saltvol.errors import DataError, InputError
 from saltvol.synth import make_volume
 
@@ -39,7 +39,7 @@ def test_one_dominant_body_matches_the_truth(truth):
 
 
 def test_lazy_transposed_cube_gives_the_same(truth, monkeypatch):
-    from saltvol import bodies as module
+    from saltvol import salt_bodies as module
 
     monkeypatch.setattr(module, "_BLOCK_BYTES", 1)  # one inline per block
     lazy = truth.chunk({"iline": 5}).transpose("sample", "iline", "xline")

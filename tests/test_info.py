@@ -1,4 +1,4 @@
-"""Tests for saltvol.info: counts against segyio, plain JSON types, Zarr stores and provenance."""
+"""Tests for saltvol.volume_info: counts against segyio, plain JSON types, Zarr stores and provenance."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import segyio
 import xarray as xr
 
 from saltvol.errors import GeometryError, InputError
-from saltvol.info import format_info, info
+from saltvol.volume_info import format_info, info
 from saltvol.io.segy_write import write_segy
 from saltvol.synth import make_volume
 

@@ -1,4 +1,4 @@
-"""Tests for saltvol.preview: PNG size, not blank, section choice, inputs and errors."""
+"""Tests for saltvol.plotting: PNG size, not blank, section choice, inputs and errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from matplotlib.image import imread
 
 from saltvol.errors import DataError, InputError, OutputExistsError
 from saltvol.io.segy_write import write_segy
-from saltvol.preview import preview
+from saltvol.plotting import preview
 from saltvol.synth import make_volume
 
 

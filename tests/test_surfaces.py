@@ -1,4 +1,4 @@
-"""Tests for saltvol.surfaces: top/base of salt against the synthetic truth, horizon files."""
+"""Tests for saltvol.salt_surfaces: top/base of salt against the synthetic truth, horizon files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from saltvol.errors import DataError, InputError, OutputExistsError
-from saltvol.surfaces import surfaces, write_horizons
+from saltvol.salt_surfaces import surfaces, write_horizons
 from saltvol.synth import make_volume
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "CubeTarget",
     "prepare_target",
     "create_store",
+    "stored_settings",
     "write_region",
     "read_region",
     "finalize",
@@ -100,6 +101,17 @@ def prepare_target(output: str | os.PathLike, *, overwrite: bool = False, resume
             )
         shutil.rmtree(work)
     return CubeTarget(output, work, resuming=False)
+
+
+def stored_settings(target: CubeTarget) -> dict[str, Any] | None:
+    """The run settings that the interrupted run being resumed stored (None if there are none to read)."""
+    if not target.resuming or target.complete:
+        return None
+    try:
+        stored = zarr.open_group(str(target.work), mode="r").attrs.get(_RUN_ATTR)
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError):  # type: ignore[attr-defined]
+        return None  # create_store says so in one line
+    return dict(stored) if isinstance(stored, Mapping) else None
 
 
 def create_store(

@@ -440,6 +440,7 @@ def _resolve_grid(
             logger.debug("bytes %d/%d: inline or crossline word is constant", a, b)
             continue
         try:
+            _check_not_counter(il, xl, a, b)
             ilines, xlines, ti = build_grid(il, xl)
         except GeometryError as e:
             logger.debug("bytes %d/%d: %s", a, b, e)
@@ -490,7 +491,17 @@ def _explicit_grid(headers: Callable[[int], np.ndarray], n: int, iline: int, xli
             )
         logger.info("bytes %d/%d are constant: reading the file as a 2D line", iline, xline)
         return _line_grid(headers, n, iline, _line_key(headers, n), autodetected=False)
+    if n > 1 and (_is_constant(il) or _is_constant(xl)):
+        # every trace on one line: right for a single line, wrong when other bytes give a real grid
+        working = _working_pairs(headers, exclude=(iline, xline))
+        if working:
+            byte, values = (iline, il) if _is_constant(il) else (xline, xl)
+            raise ByteLocationError(
+                f"{'inline' if byte == iline else 'crossline'} byte {byte} holds the same value ({values[0]}) "
+                f"in every trace, so bytes {iline}/{xline} put all {n} traces on one line; " + _suggest(working)
+            )
     try:
+        _check_not_counter(il, xl, iline, xline)
         ilines, xlines, ti = build_grid(il, xl)
     except GeometryError as e:
         working = _working_pairs(headers, exclude=(iline, xline))
@@ -498,6 +509,27 @@ def _explicit_grid(headers: Callable[[int], np.ndarray], n: int, iline: int, xli
             raise
         raise ByteLocationError(f"inline/crossline bytes {iline}/{xline} give no grid ({e}); {_suggest(working)}") from e
     return _Grid("3d", iline, xline, ilines, xlines, ti, False)
+
+
+def _check_not_counter(il: np.ndarray, xl: np.ndarray, a: int, b: int) -> None:
+    """Raise GeometryError if one word differs in every trace while the other varies.
+
+    Such a word is a trace counter (sequence number, CDP along a line), not a
+    line number: each of its "lines" would hold a single trace, a staircase
+    or diagonal rather than a grid. :func:`build_grid` accepts these while
+    they are dense enough, so small files would be read as nonsense grids.
+    """
+    n = il.size
+    if n < 2:
+        return
+    n_il, n_xl = np.unique(il).size, np.unique(xl).size
+    if (n_il == n and n_xl > 1) or (n_xl == n and n_il > 1):
+        byte = a if n_il == n else b
+        raise GeometryError(
+            f"byte {byte} holds a different value in every one of the {n} traces (a trace counter, not line "
+            f"numbers), so bytes {a}/{b} give {n_il} inlines x {n_xl} crosslines with one trace per "
+            f"{'inline' if byte == a else 'crossline'}, not a grid"
+        )
 
 
 def _suggest(working: list[tuple[int, int]]) -> str:
@@ -519,6 +551,7 @@ def _working_pairs(headers: Callable[[int], np.ndarray], *, exclude: tuple[int, 
         if _is_constant(il) or _is_constant(xl):
             continue
         try:
+            _check_not_counter(il, xl, a, b)
             build_grid(il, xl)
         except GeometryError:
             continue
@@ -547,7 +580,11 @@ def _line_grid(
     line = headers(line_byte)[:1]
     line_number = int(line[0]) if line.size else 0
     if key is None:
-        logger.warning("2D line without unique CDP or trace sequence numbers: numbering traces 1..%d", n)
+        logger.log(
+            logging.WARNING if n > 1 else logging.INFO,
+            "2D line without unique CDP or trace sequence numbers: numbering traces 1..%d",
+            n,
+        )
         key = (0, np.arange(1, n + 1, dtype=np.int64))
     byte, values = key
     ilines, xlines, ti = build_grid(np.full(n, line_number, dtype=np.int64), values)

@@ -178,7 +178,7 @@ def test_preview_sections_exclude_each_other(tmp_path, args, named):
 
 # ---------------------------------------------------------------- bodies
 def test_bodies_writes_json(run_cli, synth, tmp_path):
-    from saltvol.bodies import bodies
+    from saltvol.salt_bodies import bodies
     from saltvol.io.cube import open_cube
 
     out = tmp_path / "bodies.json"
@@ -206,7 +206,7 @@ def test_bodies_none_found(synth, tmp_path):
 # ---------------------------------------------------------------- surfaces
 def test_surfaces_writes_store_and_horizons(run_cli, synth, tmp_path):
     from saltvol.io.cube import open_cube
-    from saltvol.surfaces import surfaces
+    from saltvol.salt_surfaces import surfaces
 
     out, horizons = tmp_path / "surfaces.zarr", tmp_path / "horizons"
     t = _median(synth["cube"])

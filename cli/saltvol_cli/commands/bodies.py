@@ -40,7 +40,7 @@ def command(
     Example:
       saltvol bodies salt.zarr -o bodies.json --threshold 0.6 --min-voxels 500
     """
-    from saltvol.bodies import bodies
+    from saltvol.salt_bodies import bodies
     from saltvol.io.cube import open_cube
 
     target = _check_output(output, overwrite=overwrite)

@@ -25,7 +25,7 @@ def command(source: Path, iline: int | None, xline: int | None, as_json: bool) -
     Example:
       saltvol info survey.sgy --json
     """
-    from saltvol.info import format_info, info
+    from saltvol.volume_info import format_info, info
 
     report = info(source, **given(iline=iline, xline=xline))
     if as_json:

@@ -47,7 +47,7 @@ def command(
     chosen = {name: value for name, value in sections.items() if value is not None}
     if len(chosen) > 1:
         raise click.UsageError(f"{' and '.join(chosen)} exclude each other: draw one section per run")
-    from saltvol.preview import preview
+    from saltvol.plotting import preview
 
     out = preview(
         source, output, overwrite=overwrite,

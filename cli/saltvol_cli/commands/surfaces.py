@@ -32,7 +32,7 @@ def command(cube: Path, output: Path, threshold: float | None, horizons_dir: Pat
     """
     from saltvol.errors import OutputExistsError
     from saltvol.io.cube import open_cube
-    from saltvol.surfaces import surfaces, write_horizons
+    from saltvol.salt_surfaces import surfaces, write_horizons
 
     target = _check_output(output, cube, overwrite=overwrite)
     result = surfaces(open_cube(cube), **given(threshold=threshold))

@@ -69,7 +69,7 @@ def surfaces(
     See Also
     --------
     write_horizons : write the surfaces as text point files.
-    saltvol.bodies.bodies : the connected salt bodies.
+    saltvol.salt_bodies.bodies : the connected salt bodies.
 
     Examples
     --------

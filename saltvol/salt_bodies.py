@@ -88,7 +88,7 @@ def bodies(
 
     See Also
     --------
-    saltvol.surfaces.surfaces : top and base of salt per trace.
+    saltvol.salt_surfaces.surfaces : top and base of salt per trace.
 
     Examples
     --------

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -103,6 +104,23 @@ class ModelRef:
 
 _LOCAL_MODELS: dict[int, SaltModel] = {}
 
+#: Volumes (by their amplitude statistics) already warned about NaN/Inf samples in this process.
+_NONFINITE_WARNED: set[AmplitudeStats] = set()
+_NONFINITE_LOCK = threading.Lock()
+
+
+def _warn_nonfinite(stats: AmplitudeStats, count: int, total: int, where: str) -> None:
+    """Log once per volume (and process) that NaN/Inf samples were replaced."""
+    with _NONFINITE_LOCK:
+        if stats in _NONFINITE_WARNED:
+            return
+        _NONFINITE_WARNED.add(stats)
+    log.warning(
+        "the volume holds NaN or Inf samples (%d of %d %s): NaN is read as the median amplitude and Inf "
+        "as the extreme grey, so the salt probability there means little; check how the volume was exported",
+        count, total, where,
+    )
+
 
 # --------------------------------------------------------------------- stats
 def _sample_windows(amplitude: da.Array, live: da.Array | None, n_windows: int, width: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -154,6 +172,8 @@ def volume_stats(data: xr.Dataset | xr.DataArray, *, n_windows: int = 9, width: 
     if len(traces) > max_traces:
         traces = traces[np.linspace(0, len(traces) - 1, max_traces).astype(int)]
     stats = amplitude_stats(traces)
+    if stats.nonfinite_fraction > 0:
+        _warn_nonfinite(stats, int(round(stats.nonfinite_fraction * traces.size)), traces.size, "samples read for statistics")
     try:
         period = estimate_period(traces) if traces.shape[-1] >= 8 else None
     except DataError:
@@ -226,6 +246,9 @@ def segment_sections(
     np.ndarray of float32, shape like ``sections``, values in [0, 1]
     """
     n_sections, n_traces, n_samples = sections.shape
+    finite = int(np.count_nonzero(np.isfinite(sections)))
+    if finite < sections.size:
+        _warn_nonfinite(stats, sections.size - finite, sections.size, "samples in a block of sections")
     native = (n_samples, n_traces)
     scaled = (max(1, int(round(n_samples * scale))), max(1, int(round(n_traces * scale))))
     images = []

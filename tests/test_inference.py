@@ -10,7 +10,7 @@ import xarray as xr
 from saltvol.errors import DataError
 from saltvol.model import ModelMeta
 from saltvol.normalize import AmplitudeStats, to_image_units
-from saltvol.segment import segment, segment_sections, volume_stats
+from saltvol.inference import segment, segment_sections, volume_stats
 from saltvol.synth import make_volume
 
 
