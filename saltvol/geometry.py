@@ -236,9 +236,10 @@ def _check_duplicates(cell: np.ndarray, il: np.ndarray, xl: np.ndarray) -> None:
     same = cell[order][1:] == cell[order][:-1]
     if not same.any():
         return
-    # first trace of each duplicated cell, in file order
-    first = np.unique(order[1:][same])
-    dup_cells = np.unique(cell[order][1:][same])
+    # first trace of each duplicated cell (the stable sort puts it first in its run), in file order
+    sorted_cells = cell[order]
+    dup_cells = np.unique(sorted_cells[1:][same])
+    first = order[np.searchsorted(sorted_cells, dup_cells)]
     shown = ", ".join(f"({il[t]}, {xl[t]})" for t in np.sort(first)[:_SHOW_DUPLICATES])
     more = " ..." if dup_cells.size > _SHOW_DUPLICATES else ""
     raise DuplicateTraceError(

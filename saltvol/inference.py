@@ -290,6 +290,11 @@ def _amplitude(data: xr.Dataset | xr.DataArray) -> xr.DataArray:
         data = data["amplitude"]
     if data.ndim not in (2, 3) or data.dims[-1] != "sample":
         raise DataError(f"amplitude must have dims (iline, xline, sample) or (cdp, sample), got {data.dims!r}")
+    if 0 in data.shape:
+        sizes = ", ".join(f"{d}={n}" for d, n in data.sizes.items())
+        raise DataError(f"the volume is empty ({sizes}); pass a volume with traces and samples")
+    if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):
+        raise DataError(f"amplitude has dtype {data.dtype}, not numbers; pass a seismic volume of floats or integers")
     return data
 
 

@@ -335,7 +335,7 @@ def _parse_meta(path: Path, raw: Any) -> ModelMeta:
         if not isinstance(fields, dict) or not isinstance(fields.get("config", {}), dict):
             raise TypeError(f"expected a JSON object, got {type(fields).__name__}")
         meta = ModelMeta.from_dict(fields)
-    except (ValueError, TypeError, KeyError, AttributeError) as e:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
         raise CheckpointError(
             f"{path} has unreadable saltvol metadata ({type(e).__name__}: {str(e)[:120]}); "
             "pass a model written by 'saltvol train'"
@@ -504,6 +504,8 @@ def load_model(path: str | os.PathLike | None = None, *, device: Device = "auto"
             "no bundled default model is installed; train one with 'saltvol train' and pass it with --model"
         )
     if not resolved.is_file():
+        if resolved.exists():
+            raise CheckpointError(f"model path {str(resolved)!r} is not a regular file (a folder or a device); check --model")
         raise CheckpointError(f"model file {str(resolved)!r} does not exist; check --model")
     resolved = resolved.resolve()
     return _load_cached(str(resolved), resolved.stat().st_mtime_ns, resolve_device(device))
