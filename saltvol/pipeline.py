@@ -30,7 +30,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from .errors import DataError, InputError
+from .errors import DataError, InputError, OutputPathError
 from .io import cube
 from .model import SaltModel, load_model
 from .inference import (
@@ -74,7 +74,9 @@ def _concurrency(client: Any, device: str) -> tuple[int, int | None]:
     if client is not None:
         info = client.scheduler_info(n_workers=-1) if "n_workers" in client.scheduler_info.__code__.co_varnames else client.scheduler_info()
         threads = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
-        return threads, None  # each worker sets its own share (see ModelRef.torch_threads=None)
+        # Dask gives each worker thread one core, so one torch thread per task avoids oversubscription;
+        # a GPU worker keeps torch's default.
+        return threads, (None if device.startswith("cuda") else 1)
     if device.startswith("cuda"):
         return 1, None
     return cores, 1
@@ -186,6 +188,13 @@ def _run(tasks: list[_Task], *, client: Any, concurrency: int, progress: Progres
         dask.compute(*[t.work for t in tasks], scheduler="threads", num_workers=concurrency)
 
 
+def _same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    try:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
 def segment_to_zarr(
     source: str | os.PathLike | xr.Dataset,
     output: str | os.PathLike,
@@ -240,6 +249,8 @@ def segment_to_zarr(
     OutputExistsError, OutputPathError, InputError, CheckpointError, DataError
     """
     started = time.time()
+    if not isinstance(source, xr.Dataset) and _same_path(source, output):
+        raise OutputPathError(f"the output {str(output)!r} is the input; choose another -o")
     target = cube.prepare_target(output, overwrite=overwrite, resume=resume)
     if target.complete:
         log.info("%s is already complete; nothing to resume", target.output)

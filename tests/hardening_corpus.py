@@ -319,12 +319,6 @@ MODEL_CASES = [
 XFAIL_CASES = {
     "zarr_corrupt_chunk": "a chunk that fails to decompress surfaces as an internal error (exit 1); "
     "io/zarr.py or pipeline.py should turn codec errors on input data into InputError",
-    "output_is_input_zarr": "segment X.zarr -o X.zarr --overwrite replaces the input volume by the cube; "
-    "cube.prepare_target should refuse an output that is the input",
-    "resume_garbage_partial": "--resume on a .partial store whose zarr.json is not JSON is an internal error "
-    "(exit 1); cube.create_store/stored_settings should say 'not a resumable run'",
-    "output_partial_overwrite_bad_input": "--overwrite deletes an interrupted run's .partial store before the "
-    "input is checked, so a run that then fails on bad input has destroyed the resumable work",
 }
 #: Odd but valid inputs: each must succeed with a finite probability cube in [0, 1].
 ODD_CASES = [

@@ -94,15 +94,13 @@ class Cluster:
         self.scheduler: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
         self.address = ""
-        self._logs: list = []
 
     def _spawn(self, name: str, module: str, *args: str) -> subprocess.Popen:
-        log = open(self.folder / f"{name}.log", "wb")
-        self._logs.append(log)
-        return subprocess.Popen(
-            [sys.executable, "-m", module, *args],
-            stdout=log, stderr=subprocess.STDOUT, env=_env(), start_new_session=True,
-        )
+        with open(self.folder / f"{name}.log", "wb") as log:  # the child keeps its own copy of the descriptor
+            return subprocess.Popen(
+                [sys.executable, "-m", module, *args],
+                stdout=log, stderr=subprocess.STDOUT, env=_env(), start_new_session=True,
+            )
 
     def start(self, n_workers: int, timeout: float = 90) -> None:
         self.scheduler = self._spawn(
@@ -158,8 +156,6 @@ class Cluster:
             stop(worker)
         if self.scheduler is not None:
             stop(self.scheduler)
-        for log in self._logs:
-            log.close()
 
 
 @pytest.fixture(scope="module")
@@ -172,16 +168,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         c.close()
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory, tiny_model_path) -> tuple[Path, Path]:
-    """A small synthetic SEG-Y and its cube from a plain local run."""
-    folder = tmp_path_factory.mktemp("small")
-    sgy, out = folder / "small.sgy", folder / "local.zarr"
-    made = saltvol("synth", "-o", sgy, "--shape", *SMALL, "--seed", 5)
+def _synth_and_local_run(folder: Path, shape: tuple[int, int, int], seed: int, model: Path) -> tuple[Path, Path]:
+    sgy, out = folder / "volume.sgy", folder / "local.zarr"
+    made = saltvol("synth", "-o", sgy, "--shape", *shape, "--seed", seed)
     assert made.returncode == 0, made.stderr
-    local = saltvol(*segment_args(sgy, out, tiny_model_path))
+    local = saltvol(*segment_args(sgy, out, model))
     assert local.returncode == 0, local.stderr
     return sgy, out
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory, tiny_model_path) -> tuple[Path, Path]:
+    """A small synthetic SEG-Y and its cube from a plain local run (local Dask threads)."""
+    return _synth_and_local_run(tmp_path_factory.mktemp("small"), SMALL, 5, tiny_model_path)
+
+
+@pytest.fixture(scope="module")
+def bigger(tmp_path_factory, tiny_model_path) -> tuple[Path, Path]:
+    """A volume of several blocks per pass, and its local cube."""
+    return _synth_and_local_run(tmp_path_factory.mktemp("bigger"), BIGGER, 7, tiny_model_path)
 
 
 def wait_for_markers(work: Path, proc: subprocess.Popen, *, at_least: int = 1, timeout: float = 120) -> list[Path]:
@@ -200,7 +205,48 @@ def wait_for_markers(work: Path, proc: subprocess.Popen, *, at_least: int = 1, t
     raise AssertionError(f"no done-marker under {progress} within {timeout} s")
 
 
-# --------------------------------------------------------------------------- tests
+def popen_segment(*args: object, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "saltvol_cli", *map(str, args)], env=_env(), **kwargs)
+
+
+# --------------------------------------------------------------------------- local clusters (--workers N)
+# These come first, so the module's scheduler and workers do not use memory while they run.
+def test_worker_count_does_not_change_the_cube(small, tiny_model_path, tmp_path):
+    """--workers 1 and --workers 2 (LocalCluster processes, other block sizes) give the local threads' cube."""
+    sgy, local = small
+    for n in (1, 2):
+        out = tmp_path / f"workers{n}.zarr"
+        result = saltvol("-v", *segment_args(sgy, out, tiny_model_path), "--workers", n)
+        assert result.returncode == 0, result.stderr
+        assert f"starting a local Dask cluster of {n} worker processes" in result.stderr
+        assert max_diff(out, local) <= 1e-6
+
+
+def test_resume_with_another_worker_count(bigger, tiny_model_path, tmp_path):
+    """A run killed on a 1-worker cluster (2 blocks per pass) resumes on local threads (4 blocks per pass).
+
+    The resumed run must keep the interrupted run's blocks: its done-markers name blocks by index.
+    """
+    sgy, local = bigger
+    out = tmp_path / "salt.zarr"
+    run = popen_segment(
+        *segment_args(sgy, out, tiny_model_path), "--workers", 1,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        wait_for_markers(tmp_path / ".salt.zarr.partial", run)
+        os.killpg(run.pid, signal.SIGKILL)  # the command and its local cluster's processes
+        run.wait(10)
+    finally:
+        stop(run)
+    assert not out.exists(), "the run finished before it could be killed"
+    resumed = saltvol("-v", *segment_args(sgy, out, tiny_model_path), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "already written are skipped" in resumed.stderr
+    assert max_diff(out, local) <= 1e-6
+
+
+# --------------------------------------------------------------------------- a cluster of separate processes
 def test_scheduler_run_equals_local_run(cluster, small, tiny_model_path, tmp_path):
     sgy, local = small
     out = tmp_path / "cluster.zarr"
@@ -212,17 +258,13 @@ def test_scheduler_run_equals_local_run(cluster, small, tiny_model_path, tmp_pat
 
 
 def test_two_runs_at_once_on_one_cluster_do_not_mix(cluster, small, tiny_model_path, tmp_path):
-    """Two clients submitting the same-shaped job at once must each get their own writes."""
+    """Two clients running the same job into two outputs at once: each output gets its own writes."""
     sgy, local = small
-    other = tmp_path / "other.sgy"
-    assert saltvol("synth", "-o", other, "--shape", *SMALL, "--seed", 6).returncode == 0
     outs = [tmp_path / "a.zarr", tmp_path / "b.zarr"]
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "saltvol_cli", *map(str, segment_args(src, out, tiny_model_path)), "--scheduler", cluster.address],
-            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for src, out in zip((sgy, other), outs)
+        popen_segment(*segment_args(sgy, out, tiny_model_path), "--scheduler", cluster.address,
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for out in outs
     ]
     try:
         results = [p.communicate(timeout=150) for p in procs]
@@ -233,21 +275,17 @@ def test_two_runs_at_once_on_one_cluster_do_not_mix(cluster, small, tiny_model_p
                 p.wait()
     for p, (_, err) in zip(procs, results):
         assert p.returncode == 0, err
-    assert max_diff(outs[0], local) <= 1e-6
-    reference = tmp_path / "other_local.zarr"
-    assert saltvol(*segment_args(other, reference, tiny_model_path)).returncode == 0
-    assert max_diff(outs[1], reference) <= 1e-6
+    for out in outs:
+        assert max_diff(out, local) <= 1e-6
 
 
-def test_run_survives_a_killed_worker(cluster, tiny_model_path, tmp_path):
-    sgy, local, out = tmp_path / "bigger.sgy", tmp_path / "local.zarr", tmp_path / "cluster.zarr"
-    assert saltvol("synth", "-o", sgy, "--shape", *BIGGER, "--seed", 7).returncode == 0
+def test_run_survives_a_killed_worker(cluster, bigger, tiny_model_path, tmp_path):
+    sgy, local = bigger
+    out = tmp_path / "cluster.zarr"
     cluster.ensure_workers(2)
     with open(tmp_path / "run.log", "w+") as log:
-        run = subprocess.Popen(
-            [sys.executable, "-m", "saltvol_cli", "-v", *map(str, segment_args(sgy, out, tiny_model_path)), "--scheduler", cluster.address],
-            env=_env(), stdout=log, stderr=subprocess.STDOUT, text=True,
-        )
+        run = popen_segment("-v", *segment_args(sgy, out, tiny_model_path), "--scheduler", cluster.address,
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
             # Kill once the cluster has finished a block, so that the job is certainly under way.
             wait_for_markers(tmp_path / ".cluster.zarr.partial", run)
@@ -264,41 +302,5 @@ def test_run_survives_a_killed_worker(cluster, tiny_model_path, tmp_path):
         text = log.read()
     assert code == 0, text + cluster.log("scheduler")
     assert len(cluster.alive_workers()) == 1
-    assert saltvol(*segment_args(sgy, local, tiny_model_path)).returncode == 0
+    assert "Remove worker" in cluster.log("scheduler")  # the scheduler saw it go and moved its work
     assert max_diff(out, local) <= 1e-6
-
-
-def test_worker_count_does_not_change_the_cube(small, tiny_model_path, tmp_path):
-    """--workers 1 and --workers 2 (LocalCluster processes) give the local threads' cube."""
-    sgy, local = small
-    for n in (1, 2):
-        out = tmp_path / f"workers{n}.zarr"
-        result = saltvol("-v", *segment_args(sgy, out, tiny_model_path), "--workers", n)
-        assert result.returncode == 0, result.stderr
-        assert f"starting a local Dask cluster of {n} worker processes" in result.stderr
-        assert max_diff(out, local) <= 1e-6
-
-
-def test_resume_with_another_worker_count(tiny_model_path, tmp_path):
-    """A run killed on a 1-worker cluster (2 blocks per pass) resumes on local threads (4 blocks per pass).
-
-    The resumed run must keep the interrupted run's blocks: its done-markers name blocks by index.
-    """
-    sgy, out, reference = tmp_path / "bigger.sgy", tmp_path / "salt.zarr", tmp_path / "reference.zarr"
-    assert saltvol("synth", "-o", sgy, "--shape", *BIGGER, "--seed", 8).returncode == 0
-    run = subprocess.Popen(
-        [sys.executable, "-m", "saltvol_cli", *map(str, segment_args(sgy, out, tiny_model_path)), "--workers", "1"],
-        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    try:
-        wait_for_markers(tmp_path / ".salt.zarr.partial", run)
-        os.killpg(run.pid, signal.SIGKILL)  # the command and its local cluster's processes
-        run.wait(10)
-    finally:
-        stop(run)
-    assert not out.exists(), "the run finished before it could be killed"
-    resumed = saltvol("-v", *segment_args(sgy, out, tiny_model_path), "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    assert "already written are skipped" in resumed.stderr
-    assert saltvol(*segment_args(sgy, reference, tiny_model_path)).returncode == 0
-    assert max_diff(out, reference) <= 1e-6

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class CubeTarget:
     work: Path
     resuming: bool
     complete: bool = False
+    discard_work: bool = False  # an old .partial to remove, but only once the new run really starts
 
     def marker(self, stage: str, block: tuple[int, ...]) -> Path:
         return self.work / _PROGRESS_DIR / stage / "-".join(map(str, block))
@@ -84,6 +86,10 @@ def prepare_target(output: str | os.PathLike, *, overwrite: bool = False, resume
         raise OutputPathError(f"the folder of output {str(output)!r} does not exist; create it or choose another -o")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputPathError(f"cannot write in {str(parent)!r} (permission denied); choose another -o")
+    try:  # some locations (read-only mounts, /proc) pass the access check but refuse writes
+        os.rmdir(tempfile.mkdtemp(prefix=".saltvol-probe-", dir=parent))
+    except OSError as e:
+        raise OutputPathError(f"cannot write in {str(parent)!r} ({e.strerror or e}); choose another -o") from e
     work = parent / f".{output.name}.partial"
     if output.exists():
         if not _is_zarr_store(output) and any(output.iterdir()):
@@ -99,7 +105,7 @@ def prepare_target(output: str | os.PathLike, *, overwrite: bool = False, resume
             raise OutputExistsError(
                 f"an interrupted run left {str(work)!r}; pass --resume to continue it or --overwrite to start over"
             )
-        shutil.rmtree(work)
+        return CubeTarget(output, work, resuming=False, discard_work=True)
     return CubeTarget(output, work, resuming=False)
 
 
@@ -109,8 +115,8 @@ def stored_settings(target: CubeTarget) -> dict[str, Any] | None:
         return None
     try:
         stored = zarr.open_group(str(target.work), mode="r").attrs.get(_RUN_ATTR)
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError):  # type: ignore[attr-defined]
-        return None  # create_store says so in one line
+    except Exception:  # noqa: BLE001 - an unreadable store: create_store says so in one line
+        return None
     return dict(stored) if isinstance(stored, Mapping) else None
 
 
@@ -131,7 +137,7 @@ def create_store(
     if target.resuming:
         try:
             stored = zarr.open_group(str(target.work), mode="r").attrs.get(_RUN_ATTR)
-        except (FileNotFoundError, zarr.errors.GroupNotFoundError) as e:  # type: ignore[attr-defined]
+        except Exception as e:  # noqa: BLE001 - any unreadable store (missing, not JSON, not a group) cannot be resumed
             raise InputError(f"{str(target.work)!r} is not a resumable run; pass --overwrite to start over") from e
         if stored != json.loads(json.dumps(dict(run_settings))):
             changed = sorted(k for k in set(stored or {}) | set(run_settings) if (stored or {}).get(k) != run_settings.get(k))
@@ -140,6 +146,8 @@ def create_store(
                 "rerun with the same options, or pass --overwrite to start over"
             )
         return
+    if target.discard_work:
+        shutil.rmtree(target.work)
     template = template.copy()
     template.attrs[_RUN_ATTR] = json.loads(json.dumps(dict(run_settings)))
     template.to_zarr(str(target.work), mode="w", compute=False, zarr_format=3, consolidated=False)
