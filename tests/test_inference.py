@@ -115,3 +115,11 @@ def test_out_of_distribution_scale_warns_once(tiny_model):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         segment(near, model=tiny_model, tile_size=64)
+
+
+def test_chunk_invariance_holds_with_resampling(tiny_model_path):
+    ds = make_volume((12, 14, 64), seed=8)
+    a = segment(ds.chunk({"iline": 12, "xline": 14}), model=tiny_model_path, tile_size=64, scale=1.7)
+    b = segment(ds.chunk({"iline": 5, "xline": 3}), model=tiny_model_path, tile_size=64, scale=1.7)
+    assert a.attrs["scale"] == 1.7
+    assert np.abs(a.values - b.values).max() <= 1e-6

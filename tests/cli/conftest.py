@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-TGS = Path("/work/shared/data/tgs")
+from tests.conftest import TGS_DIR as TGS  # noqa: E402
 
 
 def _run(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:

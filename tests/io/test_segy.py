@@ -27,7 +27,7 @@ from saltvol.io.segy import open_segy, scan_segy
 if TYPE_CHECKING:  # fixtures come from conftest.py; import only for annotations
     from .conftest import Synth
 
-SHARED = Path("/work/shared/data/segy")
+from tests.conftest import SEGY_DIR as SHARED  # noqa: E402
 REAL_FILES = sorted(SHARED.glob("*.sgy")) if SHARED.is_dir() else []
 UNSTRUCTURED = {"segysak_f3-withdead.sgy", "segysak_volve10r12-full-z-il10117sub.sgy"}
 SYNTH_NAMES = [

@@ -13,7 +13,7 @@ from saltvol.errors import InputError, OutputExistsError, OutputPathError
 from saltvol.train.data import read_image
 from saltvol.train.rle import rle_decode, rle_encode
 
-TGS = Path("/work/shared/data/tgs")
+from tests.conftest import TGS_DIR as TGS  # noqa: E402
 needs_tgs = pytest.mark.skipif(not (TGS / "train" / "images").is_dir(), reason="TGS data not available")
 
 
