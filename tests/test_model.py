@@ -1,0 +1,45 @@
+"""The bundled default model: it loads safely, carries its metadata, and predicts with the right shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from saltvol.errors import CheckpointError
+from saltvol.model import DEFAULT_MODEL_PATH, load_model
+
+
+def test_bundled_model_is_small_and_carries_its_metadata():
+    assert DEFAULT_MODEL_PATH.is_file()
+    assert DEFAULT_MODEL_PATH.stat().st_size < 30 * 2**20
+    model = load_model(device="cpu")
+    meta = model.meta
+    assert meta.val_score is not None and 0 < meta.val_score <= 1
+    assert set(meta.val_scores_by_bin) == {"empty", "<10%", "10-50%", ">50%"}
+    assert 0 < meta.threshold < 1 and meta.min_area >= 0
+    assert meta.period_px > 0 and meta.image_std > 0 and meta.data_fingerprint
+    assert len(model.sha256) == 64
+
+
+@pytest.mark.parametrize("shape", [(3, 101, 101), (1, 128, 128), (2, 40, 300)])
+def test_bundled_model_predicts_probabilities_of_the_input_shape(shape):
+    model = load_model(device="cpu")
+    tiles = np.random.default_rng(0).random(shape, dtype=np.float32)
+    probs = model.predict_tiles(tiles, batch_size=2)
+    assert probs.shape == shape and probs.dtype == np.float32
+    assert np.isfinite(probs).all() and probs.min() >= 0 and probs.max() <= 1
+
+
+def test_model_is_loaded_once_per_process():
+    assert load_model(device="cpu") is load_model(device="cpu")
+
+
+def test_predict_tiles_rejects_bad_shapes():
+    model = load_model(device="cpu")
+    with pytest.raises(ValueError, match="shape"):
+        model.predict_tiles(np.zeros((10, 10), np.float32))
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match="--model"):
+        load_model(tmp_path / "nope.safetensors")
