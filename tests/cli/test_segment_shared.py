@@ -36,7 +36,7 @@ def _segyio_axes(path):
 def test_segment_matches_segyio_axes(path, tmp_path, tiny_model_path):
     out = tmp_path / "salt.zarr"
     done = subprocess.run(
-        [sys.executable, "-m", "saltvol_cli", "-q", "segment", str(path), "-o", str(out), "--model", str(tiny_model_path), "--tile", "64"],
+        [sys.executable, "-m", "saltvol_cli", "-q", "segment", str(path), "-o", str(out), "--model", str(tiny_model_path), "--tile", "64", "--scale", "1"],
         capture_output=True,
         text=True,
         timeout=300,
