@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ __all__ = [
     "write_region",
     "read_region",
     "finalize",
+    "move_into_place",
     "open_cube",
     "cube_variable",
 ]
@@ -196,15 +198,27 @@ def finalize(target: CubeTarget, *, attrs: Mapping[str, Any], drop: tuple[str, .
         warnings.simplefilter("ignore")
         zarr.consolidate_metadata(str(target.work))
     shutil.rmtree(target.work / _PROGRESS_DIR, ignore_errors=True)
-    trash = None
-    if target.output.exists():
-        trash = target.output.parent / f".{target.output.name}.old"
-        shutil.rmtree(trash, ignore_errors=True)
-        os.replace(target.output, trash)
-    os.replace(target.work, target.output)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
+    move_into_place(target.work, target.output)
     return target.output
+
+
+def move_into_place(tmp: Path, target: Path) -> None:
+    """Rename a finished file or store to ``target``; an old output is set aside first and deleted only after."""
+    old = None
+    if target.exists() or target.is_symlink():
+        old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old")
+        os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
 
 
 def _jsonable(value: Any) -> Any:

@@ -60,6 +60,7 @@ import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
 from saltvol import __version__
+from saltvol.io.cube import move_into_place
 from saltvol.errors import InputError, OutputExistsError, OutputPathError, SaltvolError, SegyFormatError
 from saltvol.geometry import Geometry
 from saltvol.io.segy import _dataset_from_geometry, open_segy, scan_segy
@@ -205,7 +206,7 @@ def convert(
             if isinstance(e, SaltvolError):
                 raise
             raise OutputPathError(f"writing {str(target)!r} failed ({e}); check the free space and the folder") from e
-        _move_into_place(tmp, target)
+        move_into_place(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -349,25 +350,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return b.exists() and os.path.samefile(a, b)
     except OSError:
         return False
-
-
-def _move_into_place(tmp: Path, target: Path) -> None:
-    """Rename the finished store to ``target``; an old output is set aside first, then deleted."""
-    old = None
-    if target.is_symlink() or target.exists():
-        old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old")
-        os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- #

@@ -31,7 +31,7 @@ def command(cube: Path, output: Path, threshold: float | None, horizons_dir: Pat
       saltvol surfaces salt.zarr -o surfaces.zarr --horizons-dir horizons/
     """
     from saltvol.errors import OutputExistsError
-    from saltvol.io.cube import open_cube
+    from saltvol.io.cube import move_into_place, open_cube
     from saltvol.salt_surfaces import surfaces, write_horizons
 
     target = _check_output(output, cube, overwrite=overwrite)
@@ -47,7 +47,7 @@ def command(cube: Path, output: Path, threshold: float | None, horizons_dir: Pat
     try:
         result.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False)
         files = write_horizons(result, horizons_dir, overwrite=overwrite) if horizons_dir is not None else []
-        _move_into_place(tmp, target)
+        move_into_place(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -71,22 +71,3 @@ def _check_output(path: Path, cube: Path, *, overwrite: bool) -> Path:
     if not p.parent.is_dir():
         raise OutputPathError(f"folder {str(p.parent)!r} of the output does not exist; create it first")
     return p
-
-
-def _move_into_place(tmp: Path, target: Path) -> None:
-    """Rename the finished store to ``target``; an old output is set aside first, then deleted."""
-    old = None
-    if target.exists() or target.is_symlink():
-        old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old")
-        os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
