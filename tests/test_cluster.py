@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.helpers import _env, read_cube, saltvol, segment_args
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
@@ -33,29 +34,6 @@ BIGGER = (40, 40, 96)  # 4 + 4 section blocks and a fuse block on 2 cores
 
 
 # --------------------------------------------------------------------------- helpers
-def _env() -> dict[str, str]:
-    return dict(os.environ, COLUMNS="100", PYTHONUNBUFFERED="1")
-
-
-def saltvol(*args: object, timeout: float = 150) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m saltvol_cli ARGS`` to completion."""
-    return subprocess.run(
-        [sys.executable, "-m", "saltvol_cli", *map(str, args)],
-        env=_env(), capture_output=True, text=True, timeout=timeout, check=False,
-    )
-
-
-def segment_args(source: Path, out: Path, model: Path) -> list[object]:
-    return ["segment", source, "-o", out, "--model", model, "--device", "cpu", "--tile", 64]
-
-
-def read_cube(path: Path) -> np.ndarray:
-    import xarray as xr
-
-    with xr.open_zarr(path) as ds:
-        return ds["salt_probability"].values
-
-
 def max_diff(a: Path | np.ndarray, b: Path | np.ndarray) -> float:
     a = read_cube(a) if isinstance(a, Path) else a
     b = read_cube(b) if isinstance(b, Path) else b

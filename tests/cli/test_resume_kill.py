@@ -9,7 +9,6 @@ stopped once at least one block's done-marker exists under
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -19,32 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.helpers import _env, read_cube, saltvol, segment_args
 
 pytestmark = pytest.mark.timeout(180)
 
 SHAPE = (40, 40, 96)
-
-
-def _env() -> dict[str, str]:
-    return dict(os.environ, COLUMNS="100", PYTHONUNBUFFERED="1")
-
-
-def saltvol(*args: object, timeout: float = 150) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "saltvol_cli", *map(str, args)],
-        env=_env(), capture_output=True, text=True, timeout=timeout, check=False,
-    )
-
-
-def segment_args(source: Path, out: Path, model: Path) -> list[object]:
-    return ["segment", source, "-o", out, "--model", model, "--device", "cpu", "--tile", 64]
-
-
-def read_cube(path: Path) -> np.ndarray:
-    import xarray as xr
-
-    with xr.open_zarr(path) as ds:
-        return ds["salt_probability"].values
 
 
 def markers(partial: Path) -> list[Path]:
