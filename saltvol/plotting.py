@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from saltvol.errors import DataError, InputError, OutputExistsError, OutputPathError
-from saltvol.io.cube import open_cube
+from saltvol.errors import DataError, InputError
+from saltvol.io.cube import check_file_output, open_cube
 
 __all__ = ["preview"]
 
@@ -165,16 +165,7 @@ def _open(obj: str | os.PathLike[str] | xr.Dataset) -> xr.Dataset:
 
 
 def _check_output(output: str | os.PathLike[str], *, overwrite: bool) -> Path:
-    if not isinstance(output, (str, os.PathLike)):
-        raise OutputPathError(f"output must be a path, got {type(output).__name__}; pass e.g. 'preview.png'")
-    p = Path(os.fspath(output)).absolute()
-    if p.is_dir():
-        raise OutputPathError(f"output {str(p)!r} is a folder; pass a file name such as {str(p / 'preview.png')!r}")
-    if p.exists() and not overwrite:
-        raise OutputExistsError(f"output {str(p)!r} exists; pass --overwrite (overwrite=True) to replace it")
-    if not p.parent.is_dir():
-        raise OutputPathError(f"folder {str(p.parent)!r} of the output does not exist; create it first")
-    return p
+    return check_file_output(output, overwrite=overwrite, example="preview.png")
 
 
 def _unit(ref: xr.DataArray, ds: xr.Dataset) -> str | None:

@@ -39,6 +39,7 @@ __all__ = [
     "read_region",
     "finalize",
     "move_into_place",
+    "check_file_output",
     "open_cube",
     "cube_variable",
 ]
@@ -274,3 +275,17 @@ def cube_variable(cube: xr.Dataset | xr.DataArray | str | os.PathLike, variable:
         if dims == set(wanted):
             return prob.transpose(*wanted)
     raise DataError(f"the cube has dims {tuple(prob.dims)!r}; it needs ('iline', 'xline', 'sample') or ('cdp', 'sample')")
+
+
+def check_file_output(output: str | os.PathLike, *, overwrite: bool, example: str) -> Path:
+    """Check an output *file* path (a PNG, a JSON): not a folder, not existing unless ``overwrite``, folder present."""
+    if not isinstance(output, (str, os.PathLike)):
+        raise OutputPathError(f"output must be a path, got {type(output).__name__}; pass e.g. {example!r}")
+    p = Path(os.fspath(output)).absolute()
+    if p.is_dir():
+        raise OutputPathError(f"output {str(p)!r} is a folder; pass a file name such as {str(p / example)!r}")
+    if p.exists() and not overwrite:
+        raise OutputExistsError(f"output {str(p)!r} exists; pass --overwrite to replace it")
+    if not p.parent.is_dir():
+        raise OutputPathError(f"folder {str(p.parent)!r} of the output does not exist; create it first")
+    return p

@@ -53,16 +53,9 @@ def command(
 
 
 def _check_output(path: Path, *, overwrite: bool) -> Path:
-    from saltvol.errors import OutputExistsError, OutputPathError
+    from saltvol.io.cube import check_file_output
 
-    p = path.absolute()
-    if p.is_dir():
-        raise OutputPathError(f"output {str(p)!r} is a folder; pass a file name such as {str(p / 'bodies.json')!r}")
-    if p.exists() and not overwrite:
-        raise OutputExistsError(f"output {str(p)!r} exists; pass --overwrite to replace it")
-    if not p.parent.is_dir():
-        raise OutputPathError(f"folder {str(p.parent)!r} of the output does not exist; create it first")
-    return p
+    return check_file_output(path, overwrite=overwrite, example="bodies.json")
 
 
 def _write_json(value: Any, path: Path) -> None:
