@@ -258,8 +258,10 @@ def segment_sections(
     grid = TileGrid(scaled, tile_size, overlap)
     th, tw = grid.tile_shape
     positions = [(s, top, left) for s in range(n_sections) for top, left in grid]
-    accumulator = np.zeros((n_sections, *scaled), dtype=np.float64)
-    weights = np.zeros(scaled, dtype=np.float64)
+    # float32 is ample for a sum of at most a few window-weighted probabilities, and halves the
+    # largest buffer of a block (memory stays flat as volumes grow; see docs/benchmarks.md).
+    accumulator = np.zeros((n_sections, *scaled), dtype=np.float32)
+    weights = np.zeros(scaled, dtype=np.float32)
     for top, left in grid:
         weights[top : top + th, left : left + tw] += grid.window(top, left)
     for start in range(0, len(positions), batch_size):
@@ -270,7 +272,7 @@ def segment_sections(
             accumulator[s, top : top + th, left : left + tw] += grid.window(top, left) * prob
     out = np.empty(sections.shape, dtype=np.float32)
     for s in range(n_sections):
-        blended = (accumulator[s] / weights).astype(np.float32)
+        blended = accumulator[s] / weights
         out[s] = np.clip(_resample(blended, native), 0.0, 1.0).T
     return out
 
@@ -298,8 +300,13 @@ def _amplitude(data: xr.Dataset | xr.DataArray) -> xr.DataArray:
     return data
 
 
-def section_chunks(shape: Sequence[int], axis: int, *, concurrency: int = 2, max_bytes: int = 128 * 2**20) -> tuple[int, ...]:
-    """Chunks holding whole sections across ``axis``: few enough sections per block to bound memory, enough blocks to keep every worker busy."""
+def section_chunks(shape: Sequence[int], axis: int, *, concurrency: int = 2, max_bytes: int = 32 * 2**20) -> tuple[int, ...]:
+    """Chunks holding whole sections across ``axis``: few enough sections per block to bound memory, enough blocks to keep every worker busy.
+
+    A block lives about four times over while it is processed (input, image
+    units, accumulator, output), so ``max_bytes`` of float32 input keeps each
+    running block near 130 MB whatever the volume size.
+    """
     per_section = int(np.prod(shape)) // max(1, shape[axis]) * 4
     by_memory = max(1, max_bytes // max(1, per_section))
     by_parallelism = max(1, math.ceil(shape[axis] / (2 * max(1, concurrency))))
