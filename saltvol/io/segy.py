@@ -11,6 +11,7 @@ block, so the graph holds a small recipe (path, trace grid), never a handle.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -139,17 +140,37 @@ def scan_segy(path: str | os.PathLike[str], *, iline: int | None = None, xline: 
     p = _check_path(path)
     iline = _check_byte("iline", iline)
     xline = _check_byte("xline", xline)
+    stat = p.stat()
+    geometry, caught = _scan_once(str(p), str(p.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino, iline, xline)
+    for warning in caught:  # every caller hears about dead or odd traces, not only the first
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return geometry
+
+
+@functools.lru_cache(maxsize=8)
+def _scan_once(
+    path: str, resolved: str, size: int, mtime_ns: int, inode: int, iline: int | None, xline: int | None
+) -> tuple[Geometry, tuple[warnings.WarningMessage, ...]]:
+    """Scan a file once per process and version of it.
+
+    A segment run opens its input once per orientation (each with chunks along
+    its sections); the key includes the resolved path, size, mtime and inode,
+    so a rewritten file is scanned again.  Exceptions are not cached.
+    """
+    p = Path(path)
     layout = _read_layout(p)
     try:
-        with _open(p) as f:
-            return _scan(f, p, layout, iline=iline, xline=xline)
+        with warnings.catch_warnings(record=True) as caught, _open(p) as f:
+            warnings.simplefilter("always")
+            geometry = _scan(f, p, layout, iline=iline, xline=xline)
     except SaltvolError:
         raise
     except _SEGYIO_ERRORS as e:
         raise SegyFormatError(
-            f"segyio cannot read {str(p)!r} ({type(e).__name__}: {e}); "
+            f"segyio cannot read {path!r} ({type(e).__name__}: {e}); "
             "check that it is a post-stack SEG-Y file, or re-export it"
         ) from e
+    return geometry, tuple(caught)
 
 
 def open_segy(

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # fixtures come from conftest.py; import only for annotations
     from .conftest import Synth
 
 from tests.conftest import SEGY_DIR as SHARED  # noqa: E402
+from tests.io.conftest import make_3d
 REAL_FILES = sorted(SHARED.glob("*.sgy")) if SHARED.is_dir() else []
 UNSTRUCTURED = {"segysak_f3-withdead.sgy", "segysak_volve10r12-full-z-il10117sub.sgy"}
 SYNTH_NAMES = [
@@ -356,3 +357,16 @@ def test_guess_can_open(tmp_path: Path) -> None:
 def test_backend_errors_are_typed(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         xr.open_dataset(os.fspath(tmp_path / "missing.sgy"), engine="segy")
+
+
+def test_scan_is_cached_per_file_version(tmp_path: Path) -> None:
+    # A segment run opens its input once per orientation: the headers are read once,
+    # but a file rewritten in place (new size/mtime/inode) is scanned again.
+    path = tmp_path / "v.sgy"
+    first = make_3d(path, iline=189, xline=193)
+    assert scan_segy(path) is scan_segy(path)
+    path.unlink()
+    second = make_3d(path, iline=9, xline=21)
+    geometry = scan_segy(path)
+    assert (geometry.iline_byte, geometry.xline_byte) == (second.iline, second.xline) != (first.iline, first.xline)
+    np.testing.assert_array_equal(open_segy(path).amplitude.values, second.data)
