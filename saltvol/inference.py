@@ -47,6 +47,7 @@ __all__ = [
     "ModelRef",
     "section_chunks",
     "tiles_per_section",
+    "usable_orientations",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,10 @@ Orientation = Literal["iline", "xline"]
 
 #: Scale factors within this band of 1 are treated as 1 (no resampling).
 _SCALE_DEADBAND = 0.1
+# Leading samples quieter than this share of the amplitude spread are muted or water column.
+_QUIET_FRACTION = 0.02
+# Sections narrower than this many traces carry no lateral context (a volume of 1-2 inlines).
+MIN_SECTION_TRACES = 16
 #: A volume whose period differs from the training period by more than this factor triggers a warning.
 _OOD_FACTOR = 2.0
 
@@ -274,7 +279,42 @@ def segment_sections(
     for s in range(n_sections):
         blended = accumulator[s] / weights
         out[s] = np.clip(_resample(blended, native), 0.0, 1.0).T
+    _zero_quiet_tops(out, sections, stats)
     return out
+
+
+def _zero_quiet_tops(probs: np.ndarray, sections: np.ndarray, stats: AmplitudeStats) -> None:
+    """Set the probability to 0 above each trace's first non-quiet sample, in place.
+
+    A muted or water-filled top is as featureless as salt to the network, which
+    then marks it (measured on the F3 crops: the top 50 ms came out as salt).
+    Salt never sits above the first reflection of a trace, so the leading
+    samples below ``_QUIET_FRACTION`` of the volume's amplitude spread are
+    set to 0.  Per trace, so chunk-invariant.
+    """
+    loud = np.abs(np.nan_to_num(sections, nan=stats.center) - stats.center) > _QUIET_FRACTION * stats.spread
+    first = np.where(loud.any(axis=-1), loud.argmax(axis=-1), sections.shape[-1])
+    probs[np.arange(sections.shape[-1]) < first[..., None]] = 0.0
+
+
+def usable_orientations(shape: Sequence[int], orientations: Sequence[Orientation]) -> tuple[Orientation, ...]:
+    """The requested orientations whose sections are wide enough to segment.
+
+    A volume of one or two inlines has crossline "sections" one or two traces
+    wide: the network sees no lateral context there, and averaging that pass
+    in would halve the probability of every salt body.  An orientation whose
+    sections are narrower than :data:`MIN_SECTION_TRACES` is dropped when
+    another requested orientation is wider (logged); if all are narrow, all
+    are kept.
+    """
+    width = {"iline": shape[1], "xline": shape[0]}
+    wide = tuple(o for o in orientations if width[o] >= MIN_SECTION_TRACES)
+    if not wide or len(wide) == len(orientations):
+        return tuple(orientations)
+    for o in orientations:
+        if o not in wide:
+            log.info("skipping the %s pass: its sections are %d traces wide (fewer than %d)", o, width[o], MIN_SECTION_TRACES)
+    return wide
 
 
 def tiles_per_section(shape: tuple[int, int], *, tile_size: int, overlap: float, scale: float) -> int:
@@ -417,6 +457,7 @@ def segment(
         used: tuple[str, ...] = ("line",)
     else:
         axes = {"iline": 0, "xline": 1}
+        orientations = usable_orientations(amplitude.shape, orientations)
         passes = [orientation_pass(array, axes[o], kernel_kwargs=kernel_kwargs, model_ref=ref, concurrency=concurrency) for o in orientations]
         target = amplitude.data.chunks if isinstance(amplitude.data, da.Array) else passes[0].chunks
         passes = [p.rechunk(target) for p in passes]

@@ -40,6 +40,7 @@ from .inference import (
     resolve_scale,
     section_chunks,
     tiles_per_section,
+    usable_orientations,
     volume_stats,
 )
 from .tiling import TileGrid
@@ -281,7 +282,7 @@ def segment_to_zarr(
     amplitude = ds["amplitude"]
     shape = amplitude.shape
     is_line = amplitude.ndim == 2
-    stages = ("line",) if is_line else orientations
+    stages = ("line",) if is_line else usable_orientations(shape, orientations)
     out_chunks = _output_chunks(shape)
     source_name = str(source) if not isinstance(source, xr.Dataset) else ds.attrs.get("source", "<in-memory dataset>")
     settings = {

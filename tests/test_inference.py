@@ -10,7 +10,7 @@ import xarray as xr
 from saltvol.errors import DataError
 from saltvol.model import ModelMeta
 from saltvol.normalize import AmplitudeStats, to_image_units
-from saltvol.inference import segment, segment_sections, volume_stats
+from saltvol.inference import segment, segment_sections, usable_orientations, volume_stats
 from saltvol.synth import make_volume
 
 
@@ -33,6 +33,7 @@ STATS = AmplitudeStats(center=0.0, spread=1.0)
 def test_sections_through_an_identity_model_come_back_in_image_units(shape):
     rng = np.random.default_rng(1)
     sections = rng.normal(size=shape).astype(np.float32)
+    sections[..., 0] = 1.0  # no quiet top (that rule has its own test)
     model = IdentityModel()
     out = segment_sections(sections, model=model, stats=STATS, tile_size=64, overlap=0.5)
     expected = to_image_units(sections, STATS, target_center=model.meta.image_center, target_spread=model.meta.image_spread)
@@ -123,3 +124,33 @@ def test_chunk_invariance_holds_with_resampling(tiny_model_path):
     b = segment(ds.chunk({"iline": 5, "xline": 3}), model=tiny_model_path, tile_size=64, scale=1.7)
     assert a.attrs["scale"] == 1.7
     assert np.abs(a.values - b.values).max() <= 1e-6
+
+
+def test_a_muted_top_gets_no_salt(tiny_model_path):
+    # Real F3 crops start with 12 samples of exact zeros (water column, muted): featureless,
+    # so the network calls them salt. Salt never sits above a trace's first reflection.
+    ds = make_volume((6, 20, 96), seed=5)
+    muted_top = ds["amplitude"].values.copy()
+    muted_top[:, :, :20] = 0.0
+    muted_top[:, :10, :30] = 0.0  # deeper on some traces
+    ds["amplitude"].values = muted_top
+    prob = segment(ds, model=tiny_model_path, tile_size=64).values
+    assert np.all(prob[:, :, :20] == 0) and np.all(prob[:, :10, :30] == 0)
+    assert np.all(prob[:, 10:, 20:].max(axis=-1) > 0) and np.all(prob[:, :10, 30:].max(axis=-1) > 0)
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [((1, 40, 8), ("iline",)), ((40, 2, 8), ("xline",)), ((5, 5, 8), ("iline", "xline")), ((16, 20, 8), ("iline", "xline"))],
+)
+def test_sections_too_narrow_for_context_are_skipped(shape, expected):
+    assert usable_orientations(shape, ("iline", "xline")) == expected
+    assert usable_orientations(shape, ("xline",)) == ("xline",)  # an explicit single choice is kept
+
+
+def test_a_volume_of_one_inline_is_segmented_along_it_only(tiny_model_path):
+    ds = make_volume((2, 40, 64), seed=6)
+    prob = segment(ds, model=tiny_model_path, tile_size=64)
+    assert prob.attrs["orientations"] == ["iline"]
+    alone = segment(ds, model=tiny_model_path, tile_size=64, orientations=("iline",))
+    np.testing.assert_array_equal(prob.values, alone.values)

@@ -116,3 +116,12 @@ def test_uncertainty_writes_orientation_disagreement(tmp_path, volume, tiny_mode
 def test_missing_output_folder_is_refused(tmp_path, volume, tiny_model_path):
     with pytest.raises(OutputPathError, match="does not exist"):
         segment_to_zarr(volume, tmp_path / "nope" / "salt.zarr", model=tiny_model_path)
+
+
+def test_a_two_inline_volume_runs_the_inline_pass_only(tmp_path, tiny_model_path):
+    ds = make_volume((2, 24, 64), seed=12)
+    out = segment_to_zarr(ds, tmp_path / "two.zarr", model=tiny_model_path, tile_size=64)
+    cube = xr.open_zarr(out)
+    assert cube.attrs["orientations"] == ["iline"]
+    lazy = segment(ds, model=tiny_model_path, tile_size=64)
+    np.testing.assert_allclose(cube.salt_probability.values, lazy.values, atol=1e-6)
