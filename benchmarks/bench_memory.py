@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=None, help="pass --workers N to saltvol segment (default: local threads)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default=None, help="model file (default: the bundled model, else an untrained one of its architecture)")
+    p.add_argument("--light-model", action="store_true", help="use a ~10x cheaper untrained network (gigabyte volumes in minutes)")
     p.add_argument("--tile", type=int, default=None, help="--tile for saltvol segment (default: saltvol's)")
     p.add_argument("--interval", type=float, default=0.05, help="RSS sampling interval in seconds")
     p.add_argument("--reps", type=int, default=1, help="median of N round-robin repetitions")
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
 
     sizes = sorted(args.sizes, key=lambda s: s[0] * s[1] * s[2])
     machine, versions = common.machine(), common.versions()
-    model, model_note = common.benchmark_model(args.model, args.data)
+    model, model_note = common.light_model(args.data) if args.light_model else common.benchmark_model(args.model, args.data)
     volumes = {s: common.synth_volume(s, args.seed, args.data) for s in sizes}
     extra = (["--tile", str(args.tile)] if args.tile else []) + (["--workers", str(args.workers)] if args.workers else [])
     name = {s: f"{s[0]}x{s[1]}x{s[2]}" for s in sizes}
