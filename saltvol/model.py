@@ -35,6 +35,7 @@ __all__ = [
     "ModelMeta",
     "SaltModel",
     "build_model",
+    "calibrate",
     "load_model",
     "save_model",
     "DEFAULT_MODEL_PATH",
@@ -71,7 +72,13 @@ class ModelMeta:
     16-84 percentile range) of the training images in those units: the target
     that :mod:`saltvol.normalize` maps seismic amplitudes onto.  ``period_px``
     is the dominant vertical reflector period of the training tiles in pixels,
-    the target of scale matching.
+    the target of scale matching.  ``calibration`` is the Platt scaling
+    ``(a, b)`` fitted on validation pixels at export: the network's
+    (TTA-averaged) probability ``p`` is reported as ``sigmoid(a * logit(p) + b)``.
+    A Lovasz-trained network puts nearly all pixels near 0.25 or 0.75, whatever
+    its confidence; calibrated, 0.9 means "salt nine times in ten" on TGS, which
+    is what an interpreter reading a probability cube expects.  ``threshold`` is
+    in calibrated units.
     """
 
     config: ModelConfig = field(default_factory=ModelConfig)
@@ -82,6 +89,7 @@ class ModelMeta:
     image_center: float = 0.4706
     image_spread: float = 0.1333
     period_px: float = 25.0
+    calibration: tuple[float, float] = (1.0, 0.0)
     threshold: float = 0.5
     min_area: int = 0
     tta: bool = True
@@ -104,12 +112,31 @@ class ModelMeta:
         config_raw = dict(raw.pop("config", {}))
         if "decoder_channels" in config_raw:
             config_raw["decoder_channels"] = tuple(config_raw["decoder_channels"])
+        if isinstance(raw.get("calibration"), list):
+            raw["calibration"] = tuple(raw["calibration"])
         known = {f for f in cls.__dataclass_fields__}
         config_known = {f for f in ModelConfig.__dataclass_fields__}
         return cls(
             config=ModelConfig(**{k: v for k, v in config_raw.items() if k in config_known}),
             **{k: v for k, v in raw.items() if k in known},
         )
+
+
+def calibrate(probs: Any, calibration: tuple[float, float]) -> Any:
+    """Platt-scale probabilities (numpy array or torch tensor): ``sigmoid(a * logit(p) + b)``.
+
+    Monotonic, so masks at a threshold ``t`` equal calibrated masks at
+    ``calibrate(t)``.  The identity ``(1, 0)`` returns ``probs`` unchanged.
+    """
+    a, b = calibration
+    if (a, b) == (1.0, 0.0):
+        return probs
+    if isinstance(probs, np.ndarray):
+        p = np.clip(probs, 1e-6, 1 - 1e-6)
+        return (1.0 / (1.0 + np.exp(-(a * np.log(p / (1 - p)) + b)))).astype(probs.dtype, copy=False)
+    import torch
+
+    return torch.sigmoid(a * torch.logit(probs, eps=1e-6) + b)
 
 
 def build_model(config: ModelConfig | None = None) -> torch.nn.Module:
@@ -285,6 +312,7 @@ class SaltModel:
         prob = torch.sigmoid(logits.float())[:, 0]
         if tta:
             prob = 0.5 * (prob[:n] + prob[n:].flip(-1))
+        prob = calibrate(prob, self.meta.calibration)
         top, left = pad_h // 2, pad_w // 2
         return prob[:, top : top + h, left : left + w].cpu().numpy()
 
@@ -375,6 +403,8 @@ def _meta_problem(meta: ModelMeta) -> str | None:
         (number(meta.threshold) and 0 <= meta.threshold <= 1, f"threshold {meta.threshold!r} is not in [0, 1]"),
         (isinstance(meta.min_area, int) and meta.min_area >= 0, f"min_area {meta.min_area!r} is not a count"),
         (isinstance(meta.tta, bool), "tta is not true/false"),
+        (isinstance(meta.calibration, tuple) and len(meta.calibration) == 2 and all(number(v) for v in meta.calibration)
+         and meta.calibration[0] > 0, f"calibration {meta.calibration!r} is not (a > 0, b)"),
         (isinstance(meta.name, str), "name is not a string"),
     ]
     return next((message for ok, message in checks if not ok), None)

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 
 from ..metrics import tgs_score_per_image
-from ..model import ModelMeta, autocast_dtype
+from ..model import ModelMeta, autocast_dtype, calibrate
 from .augment import from_network_size, to_network_size
 from .data import coverage_bins
 
-__all__ = ["predict_probabilities", "score_report", "tune_postprocessing", "postprocess"]
+__all__ = ["predict_probabilities", "score_report", "tune_postprocessing", "postprocess", "fit_calibration"]
 
 
 def predict_probabilities(
@@ -47,6 +47,7 @@ def predict_probabilities(
             prob = torch.sigmoid(logits.float())
             if tta:
                 prob = 0.5 * (prob[:n] + prob[n:].flip(-1))
+            prob = calibrate(prob, meta.calibration)
             out[start : start + n] = from_network_size(prob, size, meta.input_mode)[:, 0].cpu().numpy()
     return out
 
@@ -85,3 +86,32 @@ def tune_postprocessing(
             if score > best[0] + 1e-9:
                 best = (score, float(threshold), int(min_area))
     return best[1], best[2]
+
+
+def fit_calibration(probs: np.ndarray, true_masks: np.ndarray, *, max_pixels: int = 2_000_000, seed: int = 0) -> tuple[float, float]:
+    """Platt scaling ``(a, b)`` that minimises the pixel cross-entropy of ``sigmoid(a * logit(p) + b)``.
+
+    Fitted on (a random sample of at most ``max_pixels``) validation pixels with
+    scipy's L-BFGS-B; ``a`` is kept positive so the ranking of pixels, and
+    therefore every mask, is unchanged.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import expit, log_expit
+
+    p = np.clip(probs.reshape(-1).astype(np.float64), 1e-6, 1 - 1e-6)
+    y = true_masks.reshape(-1).astype(np.float64)
+    if p.size > max_pixels:
+        pick = np.random.default_rng(seed).choice(p.size, max_pixels, replace=False)
+        p, y = p[pick], y[pick]
+    z = np.log(p / (1 - p))
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        a, b = params
+        t = a * z + b
+        value = -np.mean(y * log_expit(t) + (1 - y) * log_expit(-t))
+        residual = expit(t) - y
+        return float(value), np.array([np.mean(residual * z), np.mean(residual)])
+
+    result = minimize(loss, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=[(1e-3, 100.0), (-50.0, 50.0)])
+    a, b = (float(v) for v in result.x)
+    return round(a, 4), round(b, 4)

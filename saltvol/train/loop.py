@@ -31,11 +31,11 @@ import torch.nn.functional as F
 
 from .. import __version__
 from ..errors import CheckpointError, InputError
-from ..model import ModelConfig, ModelMeta, build_model, save_model
+from ..model import ModelConfig, ModelMeta, build_model, calibrate, save_model
 from ..normalize import estimate_period, image_stats
 from .augment import AugmentConfig, augment_batch, to_network_size
 from .data import TGSData, load_tgs, stratified_folds
-from .evaluate import postprocess, predict_probabilities, score_report, tune_postprocessing
+from .evaluate import fit_calibration, postprocess, predict_probabilities, score_report, tune_postprocessing
 
 __all__ = ["TrainConfig", "train", "EpochReport", "export_best"]
 
@@ -322,11 +322,17 @@ def export_best(run_dir: str | os.PathLike, *, data: TGSData, val_index: np.ndar
     network.load_state_dict(state["model"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
     network.to(device).to(memory_format=torch.channels_last)
-    probs = predict_probabilities(network, data.images[val_index], meta, device=device)
-    threshold, min_area = tune_postprocessing(probs, data.masks[val_index])
+    raw = predict_probabilities(network, data.images[val_index], replace(meta, calibration=(1.0, 0.0)), device=device)
+    calibration = fit_calibration(raw, data.masks[val_index])
+    probs = calibrate(raw, calibration)
+    # Tune on the usual raw thresholds mapped into calibrated units: the same masks, so the same scores.
+    thresholds = np.round(calibrate(np.round(np.arange(0.3, 0.71, 0.05), 2), calibration), 4)
+    threshold, min_area = tune_postprocessing(probs, data.masks[val_index], thresholds=thresholds)
     report = score_report(postprocess(probs, threshold, min_area), data.masks[val_index])
+    log.info("calibration a=%.3f b=%.3f; threshold %.4f, min area %d: %.4f", *calibration, threshold, min_area, report["overall"])
     meta = replace(
         meta,
+        calibration=calibration,
         threshold=threshold,
         min_area=min_area,
         val_score=round(report["overall"], 4),

@@ -36,6 +36,7 @@ def test_a_few_steps_lower_the_loss_and_write_a_model(tmp_path):
     assert [row["epoch"] for row in log] == [1, 2, 3, 4]
     model = load_model(model_path, device="cpu")
     assert model.meta.data_fingerprint and 0.0 <= model.meta.threshold <= 1.0
+    assert model.meta.calibration[0] > 0  # Platt scaling fitted on the validation fold at export
     probs = model.predict_tiles(np.random.default_rng(0).random((2, 101, 101), dtype=np.float32))
     assert probs.shape == (2, 101, 101) and 0 <= probs.min() and probs.max() <= 1
 
