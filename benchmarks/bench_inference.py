@@ -75,8 +75,9 @@ def worker_raw(args: argparse.Namespace) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
-    import saltvol
     import torch
+
+    import saltvol
 
     t_import = time.perf_counter()
     if args.streams > 1:
@@ -107,9 +108,10 @@ def worker_raw(args: argparse.Namespace) -> None:
 def worker_monai(args: argparse.Namespace) -> None:
     """MONAI sliding_window_inference over every inline and crossline section, in saltvol's image units."""
     import numpy as np
-    import saltvol
     import torch
     from monai.inferers import sliding_window_inference
+
+    import saltvol
     from saltvol.inference import _resample, volume_stats
     from saltvol.normalize import to_image_units
 

@@ -17,7 +17,6 @@ mean probability of at most 0.1.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

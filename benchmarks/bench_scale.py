@@ -18,7 +18,6 @@ import json
 import platform
 import time
 
-
 import saltvol
 from saltvol.metrics import iou
 from saltvol.synth import make_volume

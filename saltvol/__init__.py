@@ -12,17 +12,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
-    "open_segy",
-    "scan_segy",
-    "open_volume",
+    "bodies",
     "convert",
-    "load_model",
-    "segment",
-    "segment_to_zarr",
     "export_segy",
     "info",
+    "load_model",
+    "open_segy",
+    "open_volume",
     "preview",
-    "bodies",
+    "scan_segy",
+    "segment",
+    "segment_to_zarr",
     "surfaces",
 ]
 

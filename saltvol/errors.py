@@ -10,16 +10,16 @@ do not know saltvol can still catch them the usual way.
 from __future__ import annotations
 
 __all__ = [
-    "SaltvolError",
-    "InputError",
-    "SegyFormatError",
-    "GeometryError",
     "ByteLocationError",
-    "DuplicateTraceError",
     "CheckpointError",
+    "DataError",
+    "DuplicateTraceError",
+    "GeometryError",
+    "InputError",
     "OutputExistsError",
     "OutputPathError",
-    "DataError",
+    "SaltvolError",
+    "SegyFormatError",
 ]
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from saltvol.errors import DuplicateTraceError, GeometryError
 
-__all__ = ["Geometry", "build_grid", "MAX_CELLS_PER_TRACE"]
+__all__ = ["MAX_CELLS_PER_TRACE", "Geometry", "build_grid"]
 
 #: A grid with more than this many cells per trace is rejected as too sparse
 #: (fewer than 2 % of its cells would hold a trace). Such grids come from

@@ -38,16 +38,16 @@ from .normalize import AmplitudeStats, amplitude_stats, estimate_period, to_imag
 from .tiling import TileGrid
 
 __all__ = [
+    "ModelRef",
+    "VolumeStats",
+    "orientation_pass",
+    "resolve_scale",
+    "section_chunks",
     "segment",
     "segment_sections",
-    "orientation_pass",
-    "VolumeStats",
-    "volume_stats",
-    "resolve_scale",
-    "ModelRef",
-    "section_chunks",
     "tiles_per_section",
     "usable_orientations",
+    "volume_stats",
 ]
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["tgs_score", "tgs_score_per_image", "iou", "dice", "TGS_THRESHOLDS"]
+__all__ = ["TGS_THRESHOLDS", "dice", "iou", "tgs_score", "tgs_score_per_image"]
 
 #: The IoU thresholds of the competition metric.
 TGS_THRESHOLDS: np.ndarray = np.arange(0.5, 1.0, 0.05)

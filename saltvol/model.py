@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # torch is imported lazily: building a graph must not need it
     import torch
 
 __all__ = [
+    "DEFAULT_MODEL_PATH",
     "ModelConfig",
     "ModelMeta",
     "SaltModel",
@@ -39,7 +40,6 @@ __all__ = [
     "calibrate",
     "load_model",
     "save_model",
-    "DEFAULT_MODEL_PATH",
 ]
 
 log = logging.getLogger(__name__)
@@ -455,7 +455,7 @@ def _read_torch_checkpoint(path: Path) -> tuple[dict[str, Any], ModelMeta]:
         # a file object, not the path: torch.load would hand "*.safetensors" paths to another loader
         with open(path, "rb") as fh:
             payload = torch.load(fh, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - whatever a hostile file makes the unpickler raise
+    except Exception as e:
         if isinstance(e, pickle.UnpicklingError):
             first = "it holds objects other than tensors and plain data, which could run code"
         else:

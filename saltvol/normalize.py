@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["AmplitudeStats", "amplitude_stats", "image_stats", "to_image_units", "estimate_period"]
+__all__ = ["AmplitudeStats", "amplitude_stats", "estimate_period", "image_stats", "to_image_units"]
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,6 @@ import xarray as xr
 
 from . import __version__
 from .errors import DataError, InputError, OutputPathError
-from .io import cube
-from .model import SaltModel, load_model
 from .inference import (
     ModelRef,
     VolumeStats,
@@ -43,6 +41,8 @@ from .inference import (
     usable_orientations,
     volume_stats,
 )
+from .io import cube
+from .model import SaltModel, load_model
 from .tiling import TileGrid
 
 __all__ = ["segment_to_zarr"]

@@ -22,7 +22,7 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["TileGrid", "tile_starts", "hann_window", "blend"]
+__all__ = ["TileGrid", "blend", "hann_window", "tile_starts"]
 
 
 def tile_starts(length: int, tile: int, stride: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from saltvol.errors import InputError
 from saltvol.geometry import Geometry
 
-__all__ = ["info", "format_info"]
+__all__ = ["format_info", "info"]
 
 _MiB = 1 << 20
 #: Traces per side of a suggested chunk, and its size cap (the rule of ``saltvol convert``).

@@ -136,7 +136,7 @@ class _Evil:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (os.system, (f"touch '{self.marker}'",))
 
 
@@ -591,13 +591,14 @@ def run_forked(spec: Path, results: Path, timeout: float = 300.0) -> None:
     import signal
     import time
 
-    import saltvol.io.zarr  # noqa: F401
-    import saltvol.model  # noqa: F401
-    import saltvol.pipeline  # noqa: F401
-    import saltvol_cli.commands.segment  # noqa: F401
+    import saltvol_cli.commands.segment
     import saltvol_cli.main  # noqa: F401
     import segmentation_models_pytorch  # noqa: F401
     import torch  # noqa: F401
+
+    import saltvol.io.zarr
+    import saltvol.model
+    import saltvol.pipeline  # noqa: F401
 
     cases = json.loads(spec.read_text())
     logs = results.parent

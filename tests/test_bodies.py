@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from saltvol.salt_bodies import bodies
 from saltvol.errors import DataError, InputError
+from saltvol.salt_bodies import bodies
 from saltvol.synth import make_volume
 
 

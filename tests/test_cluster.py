@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from tests.helpers import _env, read_cube, saltvol, segment_args
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]

@@ -8,9 +8,14 @@ import pytest
 import xarray as xr
 
 from saltvol.errors import DataError
+from saltvol.inference import (
+    segment,
+    segment_sections,
+    usable_orientations,
+    volume_stats,
+)
 from saltvol.model import ModelMeta
 from saltvol.normalize import AmplitudeStats, to_image_units
-from saltvol.inference import segment, segment_sections, usable_orientations, volume_stats
 from saltvol.synth import make_volume
 
 

@@ -11,11 +11,11 @@ import segyio
 import xarray as xr
 
 from saltvol.errors import GeometryError, InputError
-from saltvol.volume_info import format_info, info
 from saltvol.io.segy_write import write_segy
 from saltvol.synth import make_volume
+from saltvol.volume_info import format_info, info
+from tests.conftest import SEGY_DIR as SHARED
 
-from tests.conftest import SEGY_DIR as SHARED  # noqa: E402
 REAL = sorted(SHARED.glob("*.sgy")) if SHARED.is_dir() else []
 #: Files segyio cannot open with its default strict geometry: the irregular one and the 2D line.
 IRREGULAR = "segysak_f3-withdead.sgy"

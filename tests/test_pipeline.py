@@ -7,8 +7,8 @@ import pytest
 import xarray as xr
 
 from saltvol.errors import InputError, OutputExistsError, OutputPathError
-from saltvol.pipeline import segment_to_zarr
 from saltvol.inference import segment
+from saltvol.pipeline import segment_to_zarr
 from saltvol.synth import make_volume
 
 

@@ -18,7 +18,7 @@ import click
 
 from . import errors
 
-__all__ = ["cli", "main", "COMMANDS"]
+__all__ = ["COMMANDS", "cli", "main"]
 
 #: Subcommand modules under ``saltvol_cli.commands``, in --help order.
 COMMANDS: list[str] = [
@@ -70,7 +70,7 @@ class SaltvolGroup(click.Group):
         try:
             rv = super().main(args, prog_name or "saltvol", complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else 0  # an int here is click's exit code (--help, --version)
-        except BaseException as e:  # noqa: BLE001 - the one place that turns everything into an exit code
+        except BaseException as e:
             if isinstance(e, SystemExit):
                 raise
             code = errors.handle(e)

@@ -17,16 +17,16 @@ __all__ = [
     "ChunkSpec",
     "CommaList",
     "ScaleType",
+    "batch_size_opt",
+    "byte_location_opts",
+    "device_opt",
     "given",
     "iline_opt",
-    "xline_opt",
-    "byte_location_opts",
+    "model_opt",
+    "output_opt",
     "overwrite_opt",
     "resume_opt",
-    "model_opt",
-    "device_opt",
-    "output_opt",
-    "batch_size_opt",
+    "xline_opt",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

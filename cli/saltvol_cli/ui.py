@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["setup_logging", "progress_bar", "stderr_console", "ProgressCallback"]
+__all__ = ["ProgressCallback", "progress_bar", "setup_logging", "stderr_console"]
 
 log = logging.getLogger("saltvol_cli")
 

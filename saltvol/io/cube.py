@@ -32,16 +32,16 @@ from ..errors import DataError, InputError, OutputExistsError, OutputPathError
 
 __all__ = [
     "CubeTarget",
-    "prepare_target",
+    "check_file_output",
     "create_store",
-    "stored_settings",
-    "write_region",
-    "read_region",
+    "cube_variable",
     "finalize",
     "move_into_place",
-    "check_file_output",
     "open_cube",
-    "cube_variable",
+    "prepare_target",
+    "read_region",
+    "stored_settings",
+    "write_region",
 ]
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def create_store(
     if target.resuming:
         try:
             stored = zarr.open_group(str(target.work), mode="r").attrs.get(_RUN_ATTR)
-        except Exception as e:  # noqa: BLE001 - any unreadable store (missing, not JSON, not a group) cannot be resumed
+        except Exception as e:
             raise InputError(f"{str(target.work)!r} is not a resumable run; pass --overwrite to start over") from e
         if stored != json.loads(json.dumps(dict(run_settings))):
             changed = sorted(k for k in set(stored or {}) | set(run_settings) if (stored or {}).get(k) != run_settings.get(k))

@@ -39,7 +39,7 @@ from saltvol.errors import (
 )
 from saltvol.geometry import Geometry, build_grid
 
-__all__ = ["scan_segy", "open_segy"]
+__all__ = ["open_segy", "scan_segy"]
 
 logger = logging.getLogger(__name__)
 

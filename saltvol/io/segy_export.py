@@ -32,8 +32,8 @@ import numpy as np
 import xarray as xr
 
 from saltvol.errors import DataError, OutputExistsError, OutputPathError
-from saltvol.io.cube import cube_variable
 from saltvol.geometry import Geometry
+from saltvol.io.cube import cube_variable
 from saltvol.io.segy import _check_path, _read_layout, scan_segy
 
 __all__ = ["export_segy"]

@@ -60,9 +60,15 @@ import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
 from saltvol import __version__
-from saltvol.io.cube import move_into_place
-from saltvol.errors import InputError, OutputExistsError, OutputPathError, SaltvolError, SegyFormatError
+from saltvol.errors import (
+    InputError,
+    OutputExistsError,
+    OutputPathError,
+    SaltvolError,
+    SegyFormatError,
+)
 from saltvol.geometry import Geometry
+from saltvol.io.cube import move_into_place
 from saltvol.io.segy import _dataset_from_geometry, open_segy, scan_segy
 
 __all__ = ["convert", "open_volume"]

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError
 from .rle import rle_decode
 
-__all__ = ["TGSData", "load_tgs", "read_image", "stratified_folds", "coverage_bins", "COVERAGE_BINS"]
+__all__ = ["COVERAGE_BINS", "TGSData", "coverage_bins", "load_tgs", "read_image", "stratified_folds"]
 
 #: Salt-coverage bins used to stratify folds and to report scores.
 COVERAGE_BINS: dict[str, tuple[float, float]] = {

@@ -16,7 +16,7 @@ from ..model import ModelMeta, autocast_dtype, calibrate
 from .augment import from_network_size, to_network_size
 from .data import coverage_bins
 
-__all__ = ["predict_probabilities", "score_report", "tune_postprocessing", "postprocess", "fit_calibration"]
+__all__ = ["fit_calibration", "postprocess", "predict_probabilities", "score_report", "tune_postprocessing"]
 
 
 def predict_probabilities(

@@ -35,9 +35,15 @@ from ..model import ModelConfig, ModelMeta, build_model, calibrate, save_model
 from ..normalize import estimate_period, image_stats
 from .augment import AugmentConfig, augment_batch, to_network_size
 from .data import TGSData, load_tgs, stratified_folds
-from .evaluate import fit_calibration, postprocess, predict_probabilities, score_report, tune_postprocessing
+from .evaluate import (
+    fit_calibration,
+    postprocess,
+    predict_probabilities,
+    score_report,
+    tune_postprocessing,
+)
 
-__all__ = ["TrainConfig", "train", "EpochReport", "export_best"]
+__all__ = ["EpochReport", "TrainConfig", "export_best", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +126,7 @@ def _atomic_save(payload: dict[str, Any], path: Path) -> None:
 def _load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure to unpickle safely means "not ours"
+    except Exception as e:
         raise CheckpointError(
             f"cannot resume from {path} ({str(e).splitlines()[0][:160]}); start a new run without --resume"
         ) from e

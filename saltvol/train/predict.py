@@ -23,7 +23,7 @@ from .data import coverage_bins, load_tgs, read_image, stratified_folds
 from .evaluate import postprocess, predict_probabilities, score_report
 from .rle import rle_encode
 
-__all__ = ["predict_images", "evaluate"]
+__all__ = ["evaluate", "predict_images"]
 
 log = logging.getLogger(__name__)
 
@@ -256,9 +256,9 @@ def evaluate(
         salt_model.network, data.images[index], meta, device=salt_model.device, tta=meta.tta
     )
     coverage = truth.reshape(len(truth), -1).mean(axis=1)
-    counts = {"overall": int(len(index))} | {k: int(v.sum()) for k, v in coverage_bins(coverage).items()}
+    counts = {"overall": len(index)} | {k: int(v.sum()) for k, v in coverage_bins(coverage).items()}
     return {
-        "tiles": int(len(index)),
+        "tiles": len(index),
         "subset": subset,
         "threshold": float(meta.threshold),
         "min_area": int(meta.min_area),

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["rle_encode", "rle_decode"]
+__all__ = ["rle_decode", "rle_encode"]
 
 
 def rle_encode(mask: np.ndarray) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TGS_DIR as TGS  # noqa: E402
+from tests.conftest import TGS_DIR as TGS
 
 
 def _run(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import segyio
 from click.testing import CliRunner
-
 from saltvol_cli.main import cli
 from saltvol_cli.options import ChunkSpec
 

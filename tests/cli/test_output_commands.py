@@ -15,7 +15,6 @@ import pytest
 import segyio
 import xarray as xr
 from click.testing import CliRunner
-
 from saltvol_cli.main import cli
 
 from ..conftest import SEGY_DIR
@@ -178,8 +177,8 @@ def test_preview_sections_exclude_each_other(tmp_path, args, named):
 
 # ---------------------------------------------------------------- bodies
 def test_bodies_writes_json(run_cli, synth, tmp_path):
-    from saltvol.salt_bodies import bodies
     from saltvol.io.cube import open_cube
+    from saltvol.salt_bodies import bodies
 
     out = tmp_path / "bodies.json"
     t = _median(synth["cube"])

@@ -27,8 +27,9 @@ from saltvol.io.segy import open_segy, scan_segy
 if TYPE_CHECKING:  # fixtures come from conftest.py; import only for annotations
     from .conftest import Synth
 
-from tests.conftest import SEGY_DIR as SHARED  # noqa: E402
+from tests.conftest import SEGY_DIR as SHARED
 from tests.io.conftest import make_3d
+
 REAL_FILES = sorted(SHARED.glob("*.sgy")) if SHARED.is_dir() else []
 UNSTRUCTURED = {"segysak_f3-withdead.sgy", "segysak_volve10r12-full-z-il10117sub.sgy"}
 SYNTH_NAMES = [

@@ -20,7 +20,8 @@ from saltvol.synth import make_volume
 if TYPE_CHECKING:
     from .conftest import Synth
 
-from tests.conftest import SEGY_DIR as SHARED  # noqa: E402
+from tests.conftest import SEGY_DIR as SHARED
+
 WITHDEAD = SHARED / "segysak_f3-withdead.sgy"
 INT16 = SHARED / "segyio_f3.sgy"
 LINE2D = SHARED / "segysak_volve10r12-full-z-il10117sub.sgy"

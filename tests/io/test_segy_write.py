@@ -8,7 +8,12 @@ import pytest
 import segyio
 import xarray as xr
 
-from saltvol.errors import ByteLocationError, DataError, OutputExistsError, OutputPathError
+from saltvol.errors import (
+    ByteLocationError,
+    DataError,
+    OutputExistsError,
+    OutputPathError,
+)
 from saltvol.io.segy_write import write_segy
 from saltvol.synth import make_volume
 

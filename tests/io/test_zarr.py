@@ -16,7 +16,12 @@ import xarray as xr
 import zarr
 
 import saltvol
-from saltvol.errors import InputError, OutputExistsError, OutputPathError, SegyFormatError
+from saltvol.errors import (
+    InputError,
+    OutputExistsError,
+    OutputPathError,
+    SegyFormatError,
+)
 from saltvol.geometry import Geometry, build_grid
 from saltvol.io import zarr as zarr_mod
 from saltvol.io.segy import open_segy
@@ -27,7 +32,8 @@ from saltvol.synth import make_volume
 if TYPE_CHECKING:
     from .conftest import Synth
 
-from tests.conftest import SEGY_DIR as SHARED  # noqa: E402
+from tests.conftest import SEGY_DIR as SHARED
+
 F3 = SHARED / "segyio_f3.sgy"
 F3_DEAD = SHARED / "segysak_f3-withdead.sgy"
 LINE_2D = SHARED / "segysak_volve10r12-full-z-il10117sub.sgy"

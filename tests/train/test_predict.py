@@ -12,8 +12,8 @@ import pytest
 from saltvol.errors import InputError, OutputExistsError, OutputPathError
 from saltvol.train.data import read_image
 from saltvol.train.rle import rle_decode, rle_encode
+from tests.conftest import TGS_DIR as TGS
 
-from tests.conftest import TGS_DIR as TGS  # noqa: E402
 needs_tgs = pytest.mark.skipif(not (TGS / "train" / "images").is_dir(), reason="TGS data not available")
 
 

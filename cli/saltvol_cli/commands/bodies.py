@@ -40,8 +40,8 @@ def command(
     Example:
       saltvol bodies salt.zarr -o bodies.json --threshold 0.6 --min-voxels 500
     """
-    from saltvol.salt_bodies import bodies
     from saltvol.io.cube import open_cube
+    from saltvol.salt_bodies import bodies
 
     target = _check_output(output, overwrite=overwrite)
     found = bodies(

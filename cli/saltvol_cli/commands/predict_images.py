@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from ..options import batch_size_opt, device_opt, given, model_opt, output_opt, overwrite_opt
+from ..options import (
+    batch_size_opt,
+    device_opt,
+    given,
+    model_opt,
+    output_opt,
+    overwrite_opt,
+)
 from ..ui import progress_bar
 
 
