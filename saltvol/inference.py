@@ -60,6 +60,8 @@ _SCALE_DEADBAND = 0.1
 _QUIET_FRACTION = 0.02
 # Sections narrower than this many traces carry no lateral context (a volume of 1-2 inlines).
 MIN_SECTION_TRACES = 16
+# Pixels of one tile that --batch-size counts (a 256 x 256 tile).
+_BATCH_PIXELS = 256 * 256
 #: A volume whose period differs from the training period by more than this factor triggers a warning.
 _OOD_FACTOR = 2.0
 
@@ -269,10 +271,13 @@ def segment_sections(
     weights = np.zeros(scaled, dtype=np.float32)
     for top, left in grid:
         weights[top : top + th, left : left + tw] += grid.window(top, left)
-    for start in range(0, len(positions), batch_size):
-        chunk = positions[start : start + batch_size]
+    # batch_size counts 256 x 256 tiles: larger tiles (or whole sections) go fewer at a time, so
+    # the network's activations stay the same size whatever --tile is.
+    per_batch = max(1, min(batch_size, batch_size * _BATCH_PIXELS // (th * tw)))
+    for start in range(0, len(positions), per_batch):
+        chunk = positions[start : start + per_batch]
         batch = np.stack([images[s][top : top + th, left : left + tw] for s, top, left in chunk])
-        probs = model.predict_tiles(batch, batch_size=batch_size)
+        probs = model.predict_tiles(batch, batch_size=per_batch)
         for prob, (s, top, left) in zip(probs, chunk):
             accumulator[s, top : top + th, left : left + tw] += grid.window(top, left) * prob
     out = np.empty(sections.shape, dtype=np.float32)
@@ -409,6 +414,8 @@ def segment(
     orientations : sequence of {"iline", "xline"}, default both
         Ignored for 2D lines (one section).
     batch_size : int, default 16
+        Tiles per forward pass, counted in 256 x 256 tiles: larger tiles go
+        proportionally fewer at a time, so memory does not grow with ``tile_size``.
     device : {"auto", "cpu", "cuda"}, default "auto"
     scale : "auto" or float, default "auto"
         Resampling factor of sections; "auto" matches the volume's dominant

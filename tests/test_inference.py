@@ -159,3 +159,20 @@ def test_a_volume_of_one_inline_is_segmented_along_it_only(tiny_model_path):
     assert prob.attrs["orientations"] == ["iline"]
     alone = segment(ds, model=tiny_model_path, tile_size=64, orientations=("iline",))
     np.testing.assert_array_equal(prob.values, alone.values)
+
+
+def test_large_tiles_go_fewer_per_batch():
+    # --batch-size counts 256 x 256 tiles, so 512 x 512 tiles go 4 at a time instead of 16.
+    sizes = []
+
+    class Recorder(IdentityModel):
+        def predict_tiles(self, x, *, batch_size=16):
+            sizes.append((len(x), batch_size))
+            return super().predict_tiles(x, batch_size=batch_size)
+
+    sections = np.random.default_rng(3).normal(size=(10, 512, 512)).astype(np.float32)
+    segment_sections(sections, model=Recorder(), stats=STATS, tile_size=512, batch_size=16)
+    assert sizes == [(4, 4), (4, 4), (2, 4)]
+    sizes.clear()
+    segment_sections(sections[:, :128, :128], model=Recorder(), stats=STATS, tile_size=64, batch_size=16)
+    assert max(n for n, _ in sizes) == 16
