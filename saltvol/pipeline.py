@@ -32,6 +32,7 @@ import xarray as xr
 from . import __version__
 from .errors import DataError, InputError, OutputPathError
 from .inference import (
+    DEFAULT_TILE,
     ModelRef,
     VolumeStats,
     orientation_pass,
@@ -266,7 +267,7 @@ def segment_to_zarr(
     if "amplitude" not in ds:
         raise InputError("the input has no 'amplitude' variable; pass a SEG-Y file or a store written by 'saltvol convert'")
     saltmodel = model if isinstance(model, SaltModel) else load_model(model, device=device)
-    tile_size = int(tile_size or 256)
+    tile_size = int(tile_size or DEFAULT_TILE)
     if tile_size < 16:
         raise DataError(f"tile size {tile_size!r} is too small; pass --tile 64 or more")
     if batch_size < 1:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 @model_opt
 @byte_location_opts
 @click.option("--tile", "tile_size", type=click.IntRange(min=16), default=None, metavar="N",
-              help="Tile size in pixels of the section tiles.  [default: 256]")
+              help="Tile size in pixels: sections up to this size go through the network whole.  [default: 1024]")
 @click.option("--overlap", type=click.FloatRange(0, 1, max_open=True), default=None, metavar="F",
               help="Fraction of a tile shared with its neighbour.  [default: 0.5]")
 @click.option("--orientations", type=CommaList(("iline", "xline")), default=None,
