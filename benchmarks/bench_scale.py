@@ -6,7 +6,11 @@ reflector period matches the training data's) and once with `scale=1` (native
 sampling), and the salt-probability cube is compared with the true mask:
 3D IoU at 0.5, and the mean probability inside salt and in sediment.
 
-    python benchmarks/bench_scale.py [--model PATH] [--periods 8 12 20 30] [--shape 48 48 192] [--json out.json]
+    python benchmarks/bench_scale.py [--model PATH] [--periods 8 12 20 30] [--shape 48 48 192] [--seeds 1 2] [--json out.json]
+
+A second table studies context: inline sections of a wider volume
+(``--context-shape``) at the training period, in tiles of ``--tile-sizes``
+pixels or whole (0).
 
 Not a test: it prints a markdown table (side by side, with the ratio).
 """
@@ -23,9 +27,9 @@ from saltvol.metrics import iou
 from saltvol.synth import make_volume
 
 
-def _measure(ds, model, scale, tile_size=None):
+def _measure(ds, model, scale, tile_size=None, orientations=("iline", "xline")):
     started = time.perf_counter()
-    prob = saltvol.segment(ds, model=model, scale=scale, tile_size=tile_size).compute()
+    prob = saltvol.segment(ds, model=model, scale=scale, tile_size=tile_size, orientations=orientations).compute()
     seconds = time.perf_counter() - started
     truth = ds.salt.values
     values = prob.values
@@ -47,6 +51,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--tile-sizes", type=int, nargs="*", default=[128, 256, 512, 0],
                         help="context study at the training period; 0 = one tile per whole section")
+    parser.add_argument("--context-shape", type=int, nargs=3, default=[8, 384, 384],
+                        help="volume of the context study (inline sections of XL x NS, inline pass only)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -71,15 +77,17 @@ def main() -> None:
         )
     context = []
     if args.tile_sizes:
-        ds = make_volume(tuple(args.shape), seed=args.seeds[0], period=model.period_px)
-        for tile in args.tile_sizes:
-            context.append({"tile": tile, **_measure(ds, model, "auto", tile_size=tile or 10**6)})
+        for seed in args.seeds:
+            ds = make_volume(tuple(args.context_shape), seed=seed, period=model.period_px)
+            for tile in args.tile_sizes:
+                context.append({"tile": tile, "seed": seed, **_measure(ds, model, 1.0, tile_size=tile or 10**6, orientations=("iline",))})
         print()
-        print(f"Context at the training period ({model.period_px:.1f} px):")
-        print("| tile | IoU | p(salt) | p(sediment) | seconds |")
-        print("|---|---|---|---|---|")
+        shape = " x ".join(map(str, args.context_shape))
+        print(f"Context at the training period ({model.period_px:.1f} px), {shape} volume, inline sections, scale 1:")
+        print("| seed | tile | IoU | p(salt) | p(sediment) | seconds |")
+        print("|---|---|---|---|---|---|")
         for c in context:
-            print(f"| {c['tile'] or 'whole section'} | {c['iou']:.3f} | {c['p_salt']:.2f} | {c['p_sediment']:.2f} | {c['seconds']} |")
+            print(f"| {c['seed']} | {c['tile'] or 'whole section'} | {c['iou']:.3f} | {c['p_salt']:.2f} | {c['p_sediment']:.2f} | {c['seconds']} |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"rows": rows, "context": context, "model": str(model.source), "shape": args.shape}, fh, indent=2)
