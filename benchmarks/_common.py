@@ -218,16 +218,21 @@ def benchmark_model(path: str | None, folder: Path = DATA) -> tuple[Path, str]:
         return Path(path).resolve(), f"--model {path}"
     if BUNDLED_MODEL.is_file():
         return BUNDLED_MODEL, "bundled saltvol/weights/saltvol-unet.safetensors"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "untrained-default-arch.safetensors"
+    target = _untrained_model(folder / "untrained-default-arch.safetensors", "ModelConfig()", "name='untrained-default-arch'", half=True)
+    return target, "untrained network of the bundled model's architecture (no bundled weights installed)"
+
+
+def _untrained_model(target: Path, config: str, meta: str, *, half: bool) -> Path:
+    """Save an untrained network built from ``config`` (Python source) once, in a subprocess (no torch import here)."""
     if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
         code = (
             "import sys, torch; from saltvol.model import ModelConfig, ModelMeta, build_model, save_model; "
-            "torch.manual_seed(0); "
-            "save_model(build_model(ModelConfig()), ModelMeta(name='untrained-default-arch'), sys.argv[1])"
+            f"torch.manual_seed(0); c = {config}; "
+            f"save_model(build_model(c), ModelMeta(config=c, {meta}), sys.argv[1], half={half})"
         )
-        subprocess.run([PY, "-c", code, str(target)], check=True)
-    return target, "untrained network of the bundled model's architecture (no bundled weights installed)"
+        subprocess.run([PY, "-c", code, str(target)], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return target
 
 
 LIGHT_ENCODER = "tu-mobilenetv3_small_050"
@@ -242,16 +247,8 @@ def light_model(folder: Path = DATA) -> tuple[Path, str]:
     same code path with the same tile shapes, and its weights and activations are a
     small constant, so peak memory then shows the pipeline's own share.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "light-mobilenetv3.safetensors"
-    if not target.is_file():
-        code = (
-            "import sys, torch; from saltvol.model import ModelConfig, ModelMeta, build_model, save_model; "
-            "torch.manual_seed(0); "
-            f"c = ModelConfig(encoder={LIGHT_ENCODER!r}, decoder_attention=None, decoder_channels=(16, 16, 16, 16, 16), aux_head=False); "
-            "save_model(build_model(c), ModelMeta(config=c, name='light-benchmark', tta=False), sys.argv[1], half=False)"
-        )
-        subprocess.run([PY, "-c", code, str(target)], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    config = f"ModelConfig(encoder={LIGHT_ENCODER!r}, decoder_attention=None, decoder_channels=(16, 16, 16, 16, 16), aux_head=False)"
+    target = _untrained_model(folder / "light-mobilenetv3.safetensors", config, "name='light-benchmark', tta=False", half=False)
     return target, f"light untrained network ({LIGHT_ENCODER} encoder, TTA off): measures the pipeline, not the model"
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import platform
@@ -29,14 +30,11 @@ log = logging.getLogger(__name__)
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
 _M_MMAP_MAX = -4
-_done = False
 
 
+@functools.cache
 def tune_allocator() -> bool:
-    """Ask glibc to keep freed memory for reuse; True if the settings were applied."""
-    global _done
-    if _done:
-        return True
+    """Ask glibc to keep freed memory for reuse (once per process); True if the settings were applied."""
     if os.environ.get("SALTVOL_MALLOC_TUNING", "1") == "0" or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:
@@ -47,6 +45,5 @@ def tune_allocator() -> bool:
         )
     except (OSError, AttributeError):
         return False
-    _done = ok
     log.debug("glibc malloc tuned for reuse: %s", ok)
     return ok
