@@ -10,6 +10,15 @@ same run took 16 s with 2 s of system time, for about 0.5 GB more peak RSS
 (docs/benchmarks.md).  Dask's nanny goes the other way for its workers
 (``MALLOC_TRIM_THRESHOLD_=65536``), which made the model 1.6x slower there.
 
+Tasks run in worker threads, and glibc gives each new thread its own arena.
+Those arenas live in 64 MB heaps, so a bigger block (one batch's activations)
+is always served by ``mmap`` there, whatever the settings above: a Dask task
+ran 1.4-2x slower than the same work on the main thread, and the first task
+of two worker processes took 48 s instead of 12 s.  So the tuning also
+limits the process to one arena; threads started afterwards share the tuned
+main heap.  Worker processes need this before their task threads start:
+:func:`saltvol._workers.prepare_workers` does it with a worker plugin.
+
 This is done with ``mallopt`` at run time (no environment variables, no
 re-exec), once per process, before the first model is loaded.  Set
 ``SALTVOL_MALLOC_TUNING=0`` to leave the allocator alone.  Other C libraries
@@ -30,6 +39,7 @@ log = logging.getLogger(__name__)
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
 _M_MMAP_MAX = -4
+_M_ARENA_MAX = -8
 
 
 @functools.cache
@@ -41,7 +51,7 @@ def tune_allocator() -> bool:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         ok = all(
             libc.mallopt(option, value) == 1
-            for option, value in ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1), (_M_TOP_PAD, 256 * 2**20))
+            for option, value in ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1), (_M_TOP_PAD, 256 * 2**20), (_M_ARENA_MAX, 1))
         )
     except (OSError, AttributeError):
         return False

@@ -32,6 +32,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ._allocator import tune_allocator
 from .errors import DataError
 from .model import SaltModel, load_model
 from .normalize import AmplitudeStats, amplitude_stats, estimate_period, to_image_units
@@ -448,6 +449,7 @@ def segment(
     >>> ds = saltvol.synth.make_volume((16, 16, 64))
     >>> prob = saltvol.segment(ds, tile_size=64)  # doctest: +SKIP
     """
+    tune_allocator()  # before Dask's threads allocate: threads started later share the tuned heap
     amplitude = _amplitude(data)
     if not 0 <= overlap < 1:
         raise DataError(f"overlap must be in [0, 1), got {overlap!r}; pass --overlap between 0 and 0.9")

@@ -30,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
+from ._allocator import tune_allocator
 from .errors import DataError, InputError, OutputPathError
 from .inference import (
     DEFAULT_TILE,
@@ -251,6 +252,7 @@ def segment_to_zarr(
     OutputExistsError, OutputPathError, InputError, CheckpointError, DataError
     """
     started = time.time()
+    tune_allocator()  # before any task thread allocates: threads started later share the tuned heap
     if not isinstance(source, xr.Dataset) and _same_path(source, output):
         raise OutputPathError(f"the output {str(output)!r} is the input; choose another -o")
     target = cube.prepare_target(output, overwrite=overwrite, resume=resume)
@@ -267,6 +269,10 @@ def segment_to_zarr(
     if "amplitude" not in ds:
         raise InputError("the input has no 'amplitude' variable; pass a SEG-Y file or a store written by 'saltvol convert'")
     saltmodel = model if isinstance(model, SaltModel) else load_model(model, device=device)
+    if client is not None:
+        from ._workers import prepare_workers
+
+        prepare_workers(client)
     tile_size = int(tile_size or DEFAULT_TILE)
     if tile_size < 16:
         raise DataError(f"tile size {tile_size!r} is too small; pass --tile 64 or more")

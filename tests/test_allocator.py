@@ -43,3 +43,26 @@ def test_freed_large_blocks_are_reused_after_tuning():
 
     untuned, tuned = faults("0"), faults("1")
     assert untuned > 100 and tuned < untuned / 10
+
+
+def test_task_threads_reuse_freed_large_blocks_after_tuning():
+    # A thread started after tuning shares the tuned main heap; untuned, a new thread gets its own
+    # arena, whose 64 MB heaps cannot hold a 128 MB block, so every such block is mmapped afresh.
+    code = (
+        "import resource, threading, numpy as np; from saltvol._allocator import tune_allocator; tune_allocator(); "
+        "out = []\n"
+        "def work():\n"
+        "    a = np.ones(2**25, np.float32); del a\n"
+        "    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt\n"
+        "    for _ in range(5):\n"
+        "        b = np.ones(2**25, np.float32); del b\n"
+        "    out.append(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before)\n"
+        "t = threading.Thread(target=work); t.start(); t.join(); print(out[0])"
+    )
+
+    def faults(tuning: str) -> int:
+        env = {**os.environ, "SALTVOL_MALLOC_TUNING": tuning}
+        return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=60).stdout)
+
+    untuned, tuned = faults("0"), faults("1")
+    assert untuned > 50 and tuned < untuned / 10  # pages may be 2 MB (transparent huge pages)

@@ -198,6 +198,7 @@ def test_worker_count_does_not_change_the_cube(small, tiny_model_path, tmp_path)
         result = saltvol("-v", *segment_args(sgy, out, tiny_model_path), "--workers", n)
         assert result.returncode == 0, result.stderr
         assert f"starting a local Dask cluster of {n} worker processes" in result.stderr
+        assert "Scheduler at" not in result.stderr, "distributed's own info lines are only for -vvv"
         assert max_diff(out, local) <= 1e-6
 
 

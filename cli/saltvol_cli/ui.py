@@ -27,6 +27,14 @@ _settings = {"verbosity": 0}
 _console: list[Console] = []
 
 
+class _OthersAtWarning(logging.Filter):
+    """Let other libraries' records through from WARNING up; saltvol's own (and Python warnings) at any level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ours = record.name.split(".")[0] in ("saltvol", "saltvol_cli", "py")
+        return ours or record.levelno >= logging.WARNING
+
+
 class _PlainFormatter(logging.Formatter):
     """``saltvol: warning: message`` (with the logger name from -vv on)."""
 
@@ -72,6 +80,9 @@ def setup_logging(verbosity: int) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_PlainFormatter(with_name=verbosity >= 2))
     handler._saltvol = True  # type: ignore[attr-defined]
+    if verbosity < 3:
+        # distributed sets its own loggers to INFO, and their records reach this handler whatever the root level.
+        handler.addFilter(_OthersAtWarning())
     root.addHandler(handler)
     root.setLevel(level if verbosity >= 3 else max(level, logging.WARNING))
     for name in ("saltvol", "saltvol_cli"):

@@ -350,9 +350,10 @@ def test_train_and_resume(run_cli, tmp_path):
         pytest.skip("TGS data not available")
     run = tmp_path / "run"
     common = ["--data", TGS, "-o", run, "--limit", 24, "--batch-size", 8, "--threads", 1]
-    first = run_cli("train", *common, "--epochs", 1)
+    first = run_cli("train", *common, "--attention", "none", "--epochs", 1)
     assert first.returncode == 0, first.stderr
     assert (run / "model.safetensors").is_file()
+    assert json.loads((run / "config.json").read_text())["model"]["decoder_attention"] is None
     assert first.stdout.splitlines()[0].startswith("epoch 1/1 ")
     assert first.stdout.strip().splitlines()[-1] == f"model: {run / 'model.safetensors'}"
     assert len((run / "log.jsonl").read_text().splitlines()) == 1

@@ -119,8 +119,10 @@ def _client(stack: ExitStack, *, scheduler: str | None, workers: int | None):  #
     import dask
 
     # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which makes glibc hand memory back after every
-    # batch of tiles: inference ran about 1.6x slower that way (docs/benchmarks.md). Keep freed memory instead.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": str(1 << 30)}):
+    # batch of tiles: inference ran about 1.6x slower that way (docs/benchmarks.md). Keep freed memory instead,
+    # in one arena, so that task threads use the main heap (saltvol/_allocator.py explains both).
+    environ = {"MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_ARENA_MAX": "1"}
+    with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in environ.items()}):
         cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None))
     return stack.enter_context(Client(cluster))
 

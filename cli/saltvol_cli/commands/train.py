@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
               help="TGS data in Kaggle's layout (train/images, train/masks or train.csv).")
 @output_opt("Run folder: config, log, checkpoints and the final model.safetensors.", metavar="RUN_DIR")
 @click.option("--encoder", default=None, metavar="NAME", help="smp encoder, e.g. resnet18, resnet34.  [default: resnet18]")
+@click.option("--attention", type=click.Choice(["scse", "none"]), default=None,
+              help="Decoder attention: scse (spatial and channel squeeze-excitation) or none (about 1.5x faster on CPU).  [default: scse]")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Epochs in total (with --resume: raise it to train longer).")
 @click.option("--fold", type=click.IntRange(min=0), default=None, metavar="K", help="Validation fold.  [default: 0]")
@@ -34,6 +36,7 @@ def command(
     data_dir: Path,
     output: Path,
     encoder: str | None,
+    attention: str | None,
     epochs: int | None,
     fold: int | None,
     k_folds: int | None,
@@ -54,6 +57,7 @@ def command(
     \b
     Examples:
       saltvol train --data /data/tgs -o runs/r18 --epochs 60
+      saltvol train --data /data/tgs -o runs/b0 --encoder efficientnet-b0 --attention none
       saltvol train --data /data/tgs -o runs/r18 --resume --epochs 80
     """
     from saltvol.model import ModelConfig
@@ -61,12 +65,15 @@ def command(
 
     settings = given(fold=fold, k_folds=k_folds, batch_size=batch_size, lr=lr, input_mode=input_mode, limit=limit, threads=threads)
     if resume:
-        ignored = [f"--{k.replace('_', '-')}" for k in settings] + (["--encoder"] if encoder else [])
+        ignored = [f"--{k.replace('_', '-')}" for k in settings] + [f"--{name}" for name, value in (("encoder", encoder), ("attention", attention)) if value]
         if ignored:
             log.warning("%s ignored with --resume: a resumed run keeps its saved settings", ", ".join(ignored))
         config = TrainConfig(epochs=epochs) if epochs else None
     else:
-        model = ModelConfig(encoder=encoder) if encoder else ModelConfig()
+        architecture = given(encoder=encoder)
+        if attention:
+            architecture["decoder_attention"] = None if attention == "none" else attention
+        model = ModelConfig(**architecture)
         config = TrainConfig(model=model, **given(epochs=epochs), **settings)
 
     with progress_bar() as progress:
