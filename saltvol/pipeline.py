@@ -14,6 +14,7 @@ it stopped.  The same task list runs on Dask's local threads or on a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import logging
 import os
@@ -78,7 +79,7 @@ def _concurrency(client: Any, device: str) -> tuple[int, int | None]:
         info = client.scheduler_info(n_workers=-1) if "n_workers" in client.scheduler_info.__code__.co_varnames else client.scheduler_info()
         threads = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
         # Dask gives each worker thread one core, so one torch thread per task avoids oversubscription;
-        # a GPU worker keeps torch's default.
+        # with --device cuda, torch's default is kept.
         return threads, (None if device.startswith("cuda") else 1)
     if device.startswith("cuda"):
         return 1, None
@@ -280,10 +281,14 @@ def segment_to_zarr(
         raise DataError(f"batch size {batch_size!r} must be at least 1; pass --batch-size 16")
     stats: VolumeStats = volume_stats(ds)
     factor = resolve_scale(scale, stats, saltmodel)
-    concurrency, torch_threads = _concurrency(client, saltmodel.device)
+    # Cluster workers choose their own device: the client may run on a machine without the workers' GPUs.
+    run_device = saltmodel.device if client is None else device
+    concurrency, torch_threads = _concurrency(client, run_device)
     ref = ModelRef.from_model(saltmodel if (model is None or isinstance(model, SaltModel)) else model, device=saltmodel.device, torch_threads=torch_threads)
-    if client is not None and ref.path is None:
-        raise InputError("a model that exists only in memory cannot be sent to cluster workers; save it with saltvol.model.save_model and pass its path")
+    if client is not None:
+        if ref.path is None:
+            raise InputError("a model that exists only in memory cannot be sent to cluster workers; save it with saltvol.model.save_model and pass its path")
+        ref = dataclasses.replace(ref, device=device, local_key=None)
     kernel_kwargs = dict(stats=stats.amplitude, tile_size=tile_size, overlap=overlap, batch_size=batch_size, scale=factor)
 
     amplitude = ds["amplitude"]
@@ -367,7 +372,7 @@ def segment_to_zarr(
         "orientations": list(stages),
         "tiles_inferred": int(tiles),
         "batch_size": batch_size,
-        "device": saltmodel.device,
+        "device": run_device if client is None else f"{device} (chosen by each worker)",
         "scale": factor,
         "volume_period_px": stats.period_px if stats.period_px is not None else float("nan"),
         "model_period_px": saltmodel.period_px,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 
 from tests.helpers import _env, read_cube, saltvol, segment_args
 
@@ -230,10 +231,12 @@ def test_resume_with_another_worker_count(bigger, tiny_model_path, tmp_path):
 def test_scheduler_run_equals_local_run(cluster, small, tiny_model_path, tmp_path):
     sgy, local = small
     out = tmp_path / "cluster.zarr"
-    result = saltvol("-v", *segment_args(sgy, out, tiny_model_path), "--scheduler", cluster.address)
+    # --device auto: each worker picks its own device (the client's machine may have no GPU while the workers do).
+    result = saltvol("-v", *segment_args(sgy, out, tiny_model_path), "--device", "auto", "--scheduler", cluster.address)
     assert result.returncode == 0, result.stderr + cluster.log("scheduler")
     assert f"connecting to the Dask scheduler at {cluster.address}" in result.stderr
     assert max_diff(out, local) <= 1e-6
+    assert zarr.open_group(out, mode="r").attrs["device"] == "auto (chosen by each worker)"
     assert not (tmp_path / ".cluster.zarr.partial").exists()
 
 
