@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import __version__
+from .._allocator import tune_allocator
 from ..errors import CheckpointError, InputError
 from ..model import ModelConfig, ModelMeta, build_model, calibrate, save_model
 from ..normalize import estimate_period, image_stats
@@ -189,6 +190,7 @@ def train(
     Path
         The exported ``model.safetensors``.
     """
+    tune_allocator()  # every step frees and reallocates its activations: keep them instead of mmap/munmap
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     state: dict[str, Any] | None = None
