@@ -13,11 +13,15 @@ same run took 16 s with 2 s of system time, for about 0.5 GB more peak RSS
 Tasks run in worker threads, and glibc gives each new thread its own arena.
 Those arenas live in 64 MB heaps, so a bigger block (one batch's activations)
 is always served by ``mmap`` there, whatever the settings above: a Dask task
-ran 1.4-2x slower than the same work on the main thread, and the first task
-of two worker processes took 48 s instead of 12 s.  So the tuning also
-limits the process to one arena; threads started afterwards share the tuned
-main heap.  Worker processes need this before their task threads start:
-:func:`saltvol._workers.prepare_workers` does it with a worker plugin.
+ran 1.4-2x slower than the same work on the main thread, and on a 128 x 128
+x 256 volume the first task of each of two worker processes took 48 s
+instead of 12 s.  So the tuning also limits the process to one arena:
+threads that first allocate afterwards share an existing arena (the tuned
+main heap if no other thread has one yet), which is why ``segment`` tunes
+before Dask starts its threads.  Worker processes already have threads when
+:func:`saltvol._workers.prepare_workers` reaches them with a worker plugin;
+for them ``MALLOC_ARENA_MAX=1`` at start-up is the reliable setting
+(docs/cluster.md).
 
 This is done with ``mallopt`` at run time (no environment variables, no
 re-exec), once per process, before the first model is loaded.  Set

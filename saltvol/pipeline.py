@@ -86,6 +86,19 @@ def _concurrency(client: Any, device: str) -> tuple[int, int | None]:
     return cores, 1
 
 
+def _model_ref(model: SaltModel | str | os.PathLike | None, saltmodel: SaltModel, *, client: Any, device: str, torch_threads: int | None) -> ModelRef:
+    """How tasks get the model: from this process's memory locally; on a cluster, each worker loads it from a file."""
+    if client is None:
+        return ModelRef.from_model(saltmodel if (model is None or isinstance(model, SaltModel)) else model, device=saltmodel.device, torch_threads=torch_threads)
+    if model is None:  # the bundled model: each worker loads its own installation's copy
+        return ModelRef(path=None, device=device, torch_threads=torch_threads)
+    ref = ModelRef.from_model(model, device=device, torch_threads=torch_threads)
+    if ref.path is None:
+        raise InputError("a model that exists only in memory cannot be sent to cluster workers; save it with saltvol.model.save_model and pass its path")
+    # Workers choose their own device: the client may run on a machine without the workers' GPUs.
+    return dataclasses.replace(ref, device=device, local_key=None)
+
+
 def _output_chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
     """Output chunks for section and map access: 64 x 64 traces x all samples, capped near 32 MB."""
     n_samples = shape[-1]
@@ -269,7 +282,8 @@ def segment_to_zarr(
     ds = _open(source, iline=iline, xline=xline, chunks=None)
     if "amplitude" not in ds:
         raise InputError("the input has no 'amplitude' variable; pass a SEG-Y file or a store written by 'saltvol convert'")
-    saltmodel = model if isinstance(model, SaltModel) else load_model(model, device=device)
+    # With a cluster the client only reads the model's metadata: the workers may hold GPUs it has not got.
+    saltmodel = model if isinstance(model, SaltModel) else load_model(model, device=device if client is None else "cpu")
     if client is not None:
         from ._workers import prepare_workers
 
@@ -281,14 +295,9 @@ def segment_to_zarr(
         raise DataError(f"batch size {batch_size!r} must be at least 1; pass --batch-size 16")
     stats: VolumeStats = volume_stats(ds)
     factor = resolve_scale(scale, stats, saltmodel)
-    # Cluster workers choose their own device: the client may run on a machine without the workers' GPUs.
     run_device = saltmodel.device if client is None else device
     concurrency, torch_threads = _concurrency(client, run_device)
-    ref = ModelRef.from_model(saltmodel if (model is None or isinstance(model, SaltModel)) else model, device=saltmodel.device, torch_threads=torch_threads)
-    if client is not None:
-        if ref.path is None:
-            raise InputError("a model that exists only in memory cannot be sent to cluster workers; save it with saltvol.model.save_model and pass its path")
-        ref = dataclasses.replace(ref, device=device, local_key=None)
+    ref = _model_ref(model, saltmodel, client=client, device=device, torch_threads=torch_threads)
     kernel_kwargs = dict(stats=stats.amplitude, tile_size=tile_size, overlap=overlap, batch_size=batch_size, scale=factor)
 
     amplitude = ds["amplitude"]
@@ -372,7 +381,7 @@ def segment_to_zarr(
         "orientations": list(stages),
         "tiles_inferred": int(tiles),
         "batch_size": batch_size,
-        "device": run_device if client is None else f"{device} (chosen by each worker)",
+        "device": f"{device} (chosen by each worker)" if client is not None and device == "auto" else run_device,
         "scale": factor,
         "volume_period_px": stats.period_px if stats.period_px is not None else float("nan"),
         "model_period_px": saltmodel.period_px,

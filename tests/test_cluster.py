@@ -238,6 +238,12 @@ def test_scheduler_run_equals_local_run(cluster, small, tiny_model_path, tmp_pat
     assert max_diff(out, local) <= 1e-6
     assert zarr.open_group(out, mode="r").attrs["device"] == "auto (chosen by each worker)"
     assert not (tmp_path / ".cluster.zarr.partial").exists()
+    from distributed import Client
+
+    from saltvol._workers import PLUGIN_NAME
+
+    with Client(cluster.address, timeout=30) as client:  # every worker got the allocator plugin
+        assert set(client.run(lambda dask_worker: PLUGIN_NAME in dask_worker.plugins).values()) == {True}
 
 
 def test_two_runs_at_once_on_one_cluster_do_not_mix(cluster, small, tiny_model_path, tmp_path):

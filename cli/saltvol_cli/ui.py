@@ -27,12 +27,16 @@ _settings = {"verbosity": 0}
 _console: list[Console] = []
 
 
-class _OthersAtWarning(logging.Filter):
-    """Let other libraries' records through from WARNING up; saltvol's own (and Python warnings) at any level."""
+class _OthersAtLeast(logging.Filter):
+    """Let other libraries' records through from ``level`` up; saltvol's own (and Python warnings) as their loggers allow."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
 
     def filter(self, record: logging.LogRecord) -> bool:
-        ours = record.name.split(".")[0] in ("saltvol", "saltvol_cli", "py")
-        return ours or record.levelno >= logging.WARNING
+        ours = record.name.split(".")[0] in ("saltvol", "saltvol_cli") or record.name == "py.warnings"
+        return ours or record.levelno >= self.level
 
 
 class _PlainFormatter(logging.Formatter):
@@ -82,7 +86,7 @@ def setup_logging(verbosity: int) -> None:
     handler._saltvol = True  # type: ignore[attr-defined]
     if verbosity < 3:
         # distributed sets its own loggers to INFO, and their records reach this handler whatever the root level.
-        handler.addFilter(_OthersAtWarning())
+        handler.addFilter(_OthersAtLeast(max(level, logging.WARNING)))
     root.addHandler(handler)
     root.setLevel(level if verbosity >= 3 else max(level, logging.WARNING))
     for name in ("saltvol", "saltvol_cli"):
