@@ -21,6 +21,12 @@ def _run(env_value: str | None) -> str:
     return subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env, check=True, timeout=60).stdout.strip()
 
 
+def _page_faults(code: str, tuning: str) -> int:
+    """What ``code`` prints (a page-fault count), run in a fresh interpreter with SALTVOL_MALLOC_TUNING=``tuning``."""
+    env = {**os.environ, "SALTVOL_MALLOC_TUNING": tuning}
+    return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=60).stdout)
+
+
 def test_tuning_applies_once_and_can_be_switched_off():
     assert _run(None) == "True True"
     assert _run("0") == "False False"
@@ -37,11 +43,7 @@ def test_freed_large_blocks_are_reused_after_tuning():
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)"
     )
 
-    def faults(tuning: str) -> int:
-        env = {**os.environ, "SALTVOL_MALLOC_TUNING": tuning}
-        return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=60).stdout)
-
-    untuned, tuned = faults("0"), faults("1")
+    untuned, tuned = _page_faults(code, "0"), _page_faults(code, "1")
     assert untuned > 100 and tuned < untuned / 10
 
 
@@ -60,9 +62,5 @@ def test_task_threads_reuse_freed_large_blocks_after_tuning():
         "t = threading.Thread(target=work); t.start(); t.join(); print(out[0])"
     )
 
-    def faults(tuning: str) -> int:
-        env = {**os.environ, "SALTVOL_MALLOC_TUNING": tuning}
-        return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=60).stdout)
-
-    untuned, tuned = faults("0"), faults("1")
+    untuned, tuned = _page_faults(code, "0"), _page_faults(code, "1")
     assert untuned > 50 and tuned < untuned / 10  # pages may be 2 MB (transparent huge pages)
