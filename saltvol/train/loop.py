@@ -6,6 +6,10 @@ One run lives in one folder: ``config.json`` (the settings), ``log.jsonl``
 score), ``best.pt`` (the best epoch so far) and, at the end, ``model.safetensors``
 (the best weights in fp16 with tuned threshold and minimum area).
 
+A run can also start from the weights of an earlier model (``init_from``):
+a warm restart with a fresh learning-rate cycle, which is how a finished run
+is trained further without replaying its schedule.
+
 Resume is exact: the order of tiles and the random augmentation of an epoch
 come from generators seeded with ``(seed, epoch)``, and the learning rate is
 a function of the step, so continuing from ``last.pt`` replays the same run.
@@ -32,7 +36,7 @@ import torch.nn.functional as F
 from .. import __version__
 from .._allocator import tune_allocator
 from ..errors import CheckpointError, InputError
-from ..model import ModelConfig, ModelMeta, build_model, calibrate, save_model
+from ..model import ModelConfig, ModelMeta, build_model, calibrate, read_model_file, save_model
 from ..normalize import estimate_period, image_stats
 from .augment import AugmentConfig, augment_batch, to_network_size
 from .data import TGSData, load_tgs, stratified_folds
@@ -70,6 +74,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     limit: int | None = None
     threads: int | None = None
+    init_from: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -204,6 +209,10 @@ def train(
         config = config or TrainConfig()
         if (run_dir / "last.pt").exists():
             raise InputError(f"{str(run_dir)!r} already holds a run; pass --resume to continue it or choose another -o")
+    initial_weights = None
+    if config.init_from and state is None:
+        initial_weights, init_meta = read_model_file(config.init_from)
+        config = replace(config, model=init_meta.config)  # the architecture comes with the weights
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path.write_text(config.to_json())
 
@@ -222,6 +231,9 @@ def train(
 
     torch.manual_seed(config.seed)  # the same initial weights for the same settings
     network = build_model(config.model).to(memory_format=torch.channels_last)
+    if initial_weights is not None:
+        network.load_state_dict({k: v.float() for k, v in initial_weights.items()})
+        log.info("starting from the weights of %s", config.init_from)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start_epoch, best_score = 0, -1.0
     if state is not None:

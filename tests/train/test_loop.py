@@ -84,3 +84,21 @@ def test_resume_refuses_a_hostile_checkpoint(tmp_path):
     with pytest.raises(CheckpointError):
         load_model(run / "last.pt")
     assert not marker.exists()
+
+
+def test_a_run_can_start_from_an_earlier_model(tmp_path):
+    first = train(TGS_DIR, tmp_path / "first", _config(epochs=1))
+    # The architecture comes with the weights: the default (larger) model config asked for here is replaced.
+    restarted = train(TGS_DIR, tmp_path / "second", _config(model=ModelConfig(), epochs=1, lr=1e-12, init_from=str(first)))
+    before, after = load_model(first, device="cpu"), load_model(restarted, device="cpu")
+    assert after.meta.config == TINY
+    key = "encoder.conv1.weight"  # a convolution: untouched at lr 1e-12 (batch-norm statistics still move)
+    torch.testing.assert_close(after.network.state_dict()[key], before.network.state_dict()[key], rtol=0, atol=1e-3)
+    saved = TrainConfig.from_json((tmp_path / "second" / "config.json").read_text())
+    assert saved.init_from == str(first) and saved.model == TINY
+
+
+def test_starting_from_a_missing_model_is_refused(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        train(TGS_DIR, tmp_path / "run", _config(init_from=str(tmp_path / "nope.safetensors")))
+    assert not (tmp_path / "run").exists()  # refused before anything was written

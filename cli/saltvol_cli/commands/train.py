@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
               help="Bring 101-pixel tiles to the network size by reflect-padding or resizing.  [default: pad]")
 @click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Use only the first N tiles (quick runs).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N", help="CPU threads for torch.")
+@click.option("--init", "init_from", type=click.Path(path_type=Path), default=None, metavar="MODEL",
+              help="Start from this model's weights (a model.safetensors or a run's best.pt): a warm restart with a new "
+              "learning-rate cycle. The architecture comes from the model.")
+@click.option("--lovasz-from", type=click.FloatRange(0, 1), default=None, metavar="F",
+              help="Share of the epochs trained with BCE+Dice before switching to the Lovasz hinge (0: Lovasz throughout).  [default: 0.5]")
 @resume_opt
 def command(
     data_dir: Path,
@@ -45,6 +50,8 @@ def command(
     input_mode: str | None,
     limit: int | None,
     threads: int | None,
+    init_from: Path | None,
+    lovasz_from: float | None,
     resume: bool,
 ) -> None:
     """Train a salt model on TGS tiles.
@@ -59,11 +66,15 @@ def command(
       saltvol train --data /data/tgs -o runs/r18 --epochs 60
       saltvol train --data /data/tgs -o runs/b0 --encoder efficientnet-b0 --attention none
       saltvol train --data /data/tgs -o runs/r18 --resume --epochs 80
+      saltvol train --data /data/tgs -o runs/r18b --init runs/r18/best.pt --lr 1e-3 --lovasz-from 0
     """
     from saltvol.model import ModelConfig
     from saltvol.train.loop import TrainConfig, train
 
-    settings = given(fold=fold, k_folds=k_folds, batch_size=batch_size, lr=lr, input_mode=input_mode, limit=limit, threads=threads)
+    settings = given(fold=fold, k_folds=k_folds, batch_size=batch_size, lr=lr, input_mode=input_mode, limit=limit, threads=threads,
+                     lovasz_from=lovasz_from, init_from=str(init_from) if init_from else None)
+    if init_from and (encoder or attention):
+        raise click.UsageError("--encoder and --attention come with the --init model; drop them")
     if resume:
         ignored = [f"--{k.replace('_', '-')}" for k in settings] + [f"--{name}" for name, value in (("encoder", encoder), ("attention", attention)) if value]
         if ignored:
