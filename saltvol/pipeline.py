@@ -37,6 +37,7 @@ from .inference import (
     DEFAULT_TILE,
     ModelRef,
     VolumeStats,
+    default_batch_size,
     orientation_pass,
     resolve_scale,
     section_chunks,
@@ -45,7 +46,7 @@ from .inference import (
     volume_stats,
 )
 from .io import cube
-from .model import SaltModel, load_model
+from .model import ModelInfo, SaltModel, load_model, read_model_info
 from .tiling import TileGrid
 
 __all__ = ["segment_to_zarr"]
@@ -86,10 +87,8 @@ def _concurrency(client: Any, device: str) -> tuple[int, int | None]:
     return cores, 1
 
 
-def _model_ref(model: SaltModel | str | os.PathLike | None, saltmodel: SaltModel, *, client: Any, device: str, torch_threads: int | None) -> ModelRef:
-    """How tasks get the model: from this process's memory locally; on a cluster, each worker loads it from a file."""
-    if client is None:
-        return ModelRef.from_model(saltmodel if (model is None or isinstance(model, SaltModel)) else model, device=saltmodel.device, torch_threads=torch_threads)
+def _cluster_model_ref(model: SaltModel | str | os.PathLike | None, *, device: str, torch_threads: int | None) -> ModelRef:
+    """The model as cluster workers load it: from a file, on the device each worker chooses."""
     if model is None:  # the bundled model: each worker loads its own installation's copy
         return ModelRef(path=None, device=device, torch_threads=torch_threads)
     ref = ModelRef.from_model(model, device=device, torch_threads=torch_threads)
@@ -222,7 +221,7 @@ def segment_to_zarr(
     tile_size: int | None = None,
     overlap: float = 0.5,
     orientations: Sequence[Literal["iline", "xline"]] = ("iline", "xline"),
-    batch_size: int = 16,
+    batch_size: int | None = None,
     device: str = "auto",
     scale: Literal["auto"] | float = "auto",
     overwrite: bool = False,
@@ -279,25 +278,38 @@ def segment_to_zarr(
     if not orientations or set(orientations) - {"iline", "xline"}:
         raise DataError(f"orientations must be iline, xline or both, got {orientations!r}; pass --orientations iline,xline")
 
-    ds = _open(source, iline=iline, xline=xline, chunks=None)
-    if "amplitude" not in ds:
-        raise InputError("the input has no 'amplitude' variable; pass a SEG-Y file or a store written by 'saltvol convert'")
-    # With a cluster the client only reads the model's metadata: the workers may hold GPUs it has not got.
-    saltmodel = model if isinstance(model, SaltModel) else load_model(model, device=device if client is None else "cpu")
-    if client is not None:
-        from ._workers import prepare_workers
-
-        prepare_workers(client)
     tile_size = int(tile_size or DEFAULT_TILE)
     if tile_size < 16:
         raise DataError(f"tile size {tile_size!r} is too small; pass --tile 64 or more")
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise DataError(f"batch size {batch_size!r} must be at least 1; pass --batch-size 16")
+    ds = _open(source, iline=iline, xline=xline, chunks=None)
+    if "amplitude" not in ds:
+        raise InputError("the input has no 'amplitude' variable; pass a SEG-Y file or a store written by 'saltvol convert'")
+    saltmodel: SaltModel | ModelInfo
+    warming: list[Any] = []  # futures of the workers' model loading
+    if client is None:
+        saltmodel = model if isinstance(model, SaltModel) else load_model(model, device=device)
+        run_device = saltmodel.device
+    else:
+        from ._workers import prepare_workers, warm_workers
+
+        # The client reads only the model's metadata, without torch (a bad path fails here, before any
+        # worker is asked); the workers load the weights, each on its own device, starting now.
+        saltmodel = model if isinstance(model, SaltModel) else read_model_info(model)
+        run_device = device
+        prepare_workers(client)
+        cluster_ref = _cluster_model_ref(model, device=device, torch_threads=_concurrency(client, device)[1])
+        warming = warm_workers(client, cluster_ref)
     stats: VolumeStats = volume_stats(ds)
     factor = resolve_scale(scale, stats, saltmodel)
-    run_device = saltmodel.device if client is None else device
     concurrency, torch_threads = _concurrency(client, run_device)
-    ref = _model_ref(model, saltmodel, client=client, device=device, torch_threads=torch_threads)
+    if client is None:
+        ref = ModelRef.from_model(saltmodel if (model is None or isinstance(model, SaltModel)) else model, device=run_device, torch_threads=torch_threads)
+    else:
+        ref = cluster_ref
+    if batch_size is None and not (client is not None and device == "auto"):  # else each worker picks for its device
+        batch_size = default_batch_size(run_device)
     kernel_kwargs = dict(stats=stats.amplitude, tile_size=tile_size, overlap=overlap, batch_size=batch_size, scale=factor)
 
     amplitude = ds["amplitude"]
@@ -362,6 +374,8 @@ def segment_to_zarr(
         log.info("resuming %s: %d of %d blocks already written are skipped", target.output, done, total)
     _run(tasks, client=client, concurrency=concurrency, progress=progress, done=done, total=total)
     _run(fuse_tasks, client=client, concurrency=concurrency, progress=progress, done=total - len(fuse_tasks), total=total)
+    for future in warming:
+        future.release()
 
     sections = {"iline": (shape[0], (shape[1], shape[-1])), "xline": (shape[1], (shape[0], shape[-1])), "line": (1, tuple(shape))} if not is_line else {"line": (1, tuple(shape))}
     tiles = sum(n * tiles_per_section(sec_shape, tile_size=tile_size, overlap=overlap, scale=factor) for stage, (n, sec_shape) in sections.items() if stage in stages)
@@ -380,7 +394,7 @@ def segment_to_zarr(
         "blending": "hann",
         "orientations": list(stages),
         "tiles_inferred": int(tiles),
-        "batch_size": batch_size,
+        "batch_size": batch_size if batch_size is not None else "auto (chosen by each worker)",
         "device": f"{device} (chosen by each worker)" if client is not None and device == "auto" else run_device,
         "scale": factor,
         "volume_period_px": stats.period_px if stats.period_px is not None else float("nan"),

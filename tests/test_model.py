@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from saltvol.errors import CheckpointError
-from saltvol.model import DEFAULT_MODEL_PATH, load_model
+from saltvol.model import DEFAULT_MODEL_PATH, load_model, read_model_info
 
 
 def test_bundled_model_is_small_and_carries_its_metadata():
@@ -43,3 +47,30 @@ def test_predict_tiles_rejects_bad_shapes():
 def test_missing_model_file_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="--model"):
         load_model(tmp_path / "nope.safetensors")
+
+
+def test_model_info_reads_the_metadata_without_torch(tmp_path):
+    # A fresh interpreter: the client of a cluster run plans from this without importing torch.
+    code = (
+        "import sys, json; from saltvol.model import read_model_info; info = read_model_info(); "
+        "print(json.dumps([info.name, info.period_px, info.sha256, info.meta.val_score, 'torch' in sys.modules]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    name, period, sha256, score, torch_imported = json.loads(done.stdout)
+    model = load_model(device="cpu")
+    assert (name, period, sha256, score) == (model.name, model.period_px, model.sha256, model.meta.val_score)
+    assert not torch_imported
+
+
+def test_model_info_refuses_a_file_that_is_not_a_model(tmp_path):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes((10**12).to_bytes(8, "little") + b"{}")
+    with pytest.raises(CheckpointError, match="header length"):
+        read_model_info(junk)
+    no_meta = tmp_path / "plain.safetensors"
+    header = b'{"__metadata__": {"format": "pt"}}'
+    no_meta.write_bytes(len(header).to_bytes(8, "little") + header)
+    with pytest.raises(CheckpointError, match="no saltvol metadata"):
+        read_model_info(no_meta)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        read_model_info(tmp_path / "missing.safetensors")
