@@ -236,7 +236,8 @@ def test_scheduler_run_equals_local_run(cluster, small, tiny_model_path, tmp_pat
     assert result.returncode == 0, result.stderr + cluster.log("scheduler")
     assert f"connecting to the Dask scheduler at {cluster.address}" in result.stderr
     assert max_diff(out, local) <= 1e-6
-    assert zarr.open_group(out, mode="r").attrs["device"] == "auto (chosen by each worker)"
+    attrs = zarr.open_group(out, mode="r").attrs
+    assert attrs["device"] == "auto (chosen by each worker)" and attrs["batch_size"] == "auto (chosen by each worker)"
     assert not (tmp_path / ".cluster.zarr.partial").exists()
     from distributed import Client
 
