@@ -288,7 +288,7 @@ def segment_sections(
         weights[top : top + th, left : left + tw] += grid.window(top, left)
     # batch_size counts 256 x 256 tiles: larger tiles (or whole sections) go fewer at a time, so
     # the network's activations stay the same size whatever --tile is.
-    batch_size = batch_size or default_batch_size(model.device)
+    batch_size = default_batch_size(model.device) if batch_size is None else batch_size
     per_batch = max(1, min(batch_size, batch_size * _BATCH_PIXELS // (th * tw)))
     for start in range(0, len(positions), per_batch):
         chunk = positions[start : start + per_batch]
@@ -477,7 +477,9 @@ def segment(
         raise DataError(f"tile size {tile_size!r} is too small; pass --tile 64 or more")
     stats = stats or volume_stats(data)
     factor = resolve_scale(scale, stats, saltmodel)
-    batch_size = batch_size or default_batch_size(saltmodel.device)
+    if batch_size is not None and batch_size < 1:
+        raise DataError(f"batch size {batch_size!r} must be at least 1; pass batch_size=4")
+    batch_size = default_batch_size(saltmodel.device) if batch_size is None else batch_size
     kernel_kwargs = dict(stats=stats.amplitude, tile_size=tile_size, overlap=overlap, batch_size=batch_size, scale=factor)
     ref = ModelRef.from_model(saltmodel if model is None or isinstance(model, SaltModel) else model, device=saltmodel.device)
 

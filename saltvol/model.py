@@ -602,7 +602,8 @@ def read_model_info(path: str | os.PathLike | None = None) -> ModelInfo:
                 header = json.loads(fh.read(size))
             except (ValueError, RecursionError) as e:
                 raise CheckpointError(f"{resolved} is not a readable safetensors model file (header: {str(e)[:120]}); pass a file written by 'saltvol train'") from e
-            raw = (header.get("__metadata__") or {}).get("saltvol") if isinstance(header, dict) else None
+            metadata = header.get("__metadata__") if isinstance(header, dict) else None
+            raw = metadata.get("saltvol") if isinstance(metadata, dict) else None
             if raw is None:
                 raise CheckpointError(f"{resolved} has no saltvol metadata; pass a model written by 'saltvol train'")
             meta = _parse_meta(resolved, raw)

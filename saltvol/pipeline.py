@@ -77,8 +77,9 @@ def _concurrency(client: Any, device: str) -> tuple[int, int | None]:
     """How many blocks run at once, and how many torch threads each may use."""
     cores = os.cpu_count() or 1
     if client is not None:
-        info = client.scheduler_info(n_workers=-1) if "n_workers" in client.scheduler_info.__code__.co_varnames else client.scheduler_info()
-        threads = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
+        from ._workers import worker_infos
+
+        threads = sum(w.get("nthreads", 1) for w in worker_infos(client).values()) or 1
         # Dask gives each worker thread one core, so one torch thread per task avoids oversubscription;
         # with --device cuda, torch's default is kept.
         return threads, (None if device.startswith("cuda") else 1)
@@ -282,7 +283,7 @@ def segment_to_zarr(
     if tile_size < 16:
         raise DataError(f"tile size {tile_size!r} is too small; pass --tile 64 or more")
     if batch_size is not None and batch_size < 1:
-        raise DataError(f"batch size {batch_size!r} must be at least 1; pass --batch-size 16")
+        raise DataError(f"batch size {batch_size!r} must be at least 1; pass --batch-size 4")
     ds = _open(source, iline=iline, xline=xline, chunks=None)
     if "amplitude" not in ds:
         raise InputError("the input has no 'amplitude' variable; pass a SEG-Y file or a store written by 'saltvol convert'")
@@ -327,6 +328,7 @@ def segment_to_zarr(
         "overlap": overlap,
         "stages": list(stages),
         "scale": factor,
+        "batch_size": batch_size,
         "uncertainty": bool(uncertainty and len(stages) == 2),
         "amplitude_center": stats.amplitude.center,
         "amplitude_spread": stats.amplitude.spread,
@@ -357,6 +359,12 @@ def segment_to_zarr(
         _SCRATCH[stage]: (tuple(shape), tuple(min(c, o) for c, o in zip((max(p) for p in arr.chunks), out_chunks)) if not is_line else tuple(shape))
         for stage, arr in pass_arrays.items()
     }
+    if warming:
+        # The workers' own check of the weights (shape, NaN, architecture): a model they cannot load fails here,
+        # before anything is written. Their loading overlapped the statistics above.
+        client.gather(warming)
+        for future in warming:
+            future.release()
     cube.create_store(target, _template(ds, out_chunks, uncertainty=settings["uncertainty"]), run_settings=settings, extra_arrays=scratch)
 
     live = ds["live"].values if "live" in ds else None
@@ -374,8 +382,6 @@ def segment_to_zarr(
         log.info("resuming %s: %d of %d blocks already written are skipped", target.output, done, total)
     _run(tasks, client=client, concurrency=concurrency, progress=progress, done=done, total=total)
     _run(fuse_tasks, client=client, concurrency=concurrency, progress=progress, done=total - len(fuse_tasks), total=total)
-    for future in warming:
-        future.release()
 
     sections = {"iline": (shape[0], (shape[1], shape[-1])), "xline": (shape[1], (shape[0], shape[-1])), "line": (1, tuple(shape))} if not is_line else {"line": (1, tuple(shape))}
     tiles = sum(n * tiles_per_section(sec_shape, tile_size=tile_size, overlap=overlap, scale=factor) for stage, (n, sec_shape) in sections.items() if stage in stages)

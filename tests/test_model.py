@@ -72,5 +72,17 @@ def test_model_info_refuses_a_file_that_is_not_a_model(tmp_path):
     no_meta.write_bytes(len(header).to_bytes(8, "little") + header)
     with pytest.raises(CheckpointError, match="no saltvol metadata"):
         read_model_info(no_meta)
+    listed = tmp_path / "listed.safetensors"
+    header = b'{"__metadata__": ["saltvol"]}'
+    listed.write_bytes(len(header).to_bytes(8, "little") + header)
+    with pytest.raises(CheckpointError, match="no saltvol metadata"):
+        read_model_info(listed)
     with pytest.raises(CheckpointError, match="does not exist"):
         read_model_info(tmp_path / "missing.safetensors")
+
+
+@pytest.mark.parametrize(("device", "expected"), [("cpu", 4), ("cuda", 16), ("cuda:1", 16)])
+def test_default_batch_size_is_small_on_cpus(device, expected):
+    from saltvol.inference import default_batch_size
+
+    assert default_batch_size(device) == expected

@@ -24,7 +24,7 @@ def volume() -> xr.Dataset:
 @pytest.fixture(scope="module")
 def reference(volume, tiny_model_path, tmp_path_factory) -> xr.Dataset:
     out = tmp_path_factory.mktemp("ref") / "salt.zarr"
-    segment_to_zarr(volume, out, model=tiny_model_path, tile_size=64)
+    segment_to_zarr(volume, out, model=tiny_model_path, tile_size=64, device="cpu")
     return xr.open_zarr(out).load()
 
 

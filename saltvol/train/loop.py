@@ -160,6 +160,18 @@ def _meta_for(config: TrainConfig, data: TGSData, train_index: np.ndarray) -> Mo
     )
 
 
+def _check_same_split(init_meta: ModelMeta, config: TrainConfig, data: TGSData) -> None:
+    """Refuse a warm start whose validation fold the earlier model trained on: its score would flatter it."""
+    theirs = (init_meta.data_fingerprint, init_meta.fold, init_meta.k_folds, init_meta.split_seed)
+    ours = (data.fingerprint, config.fold, config.k_folds, config.seed)
+    if theirs != ours:
+        raise InputError(
+            f"--init {config.init_from} was trained on another split (data {theirs[0]}, fold {theirs[1]} of {theirs[2]}, "
+            f"seed {theirs[3]}; this run: data {ours[0]}, fold {ours[1]} of {ours[2]}, seed {ours[3]}): its training tiles "
+            "would be validated on; use the same --data, --fold, --folds and no --limit"
+        )
+
+
 def _standardize(images: np.ndarray, meta: ModelMeta) -> torch.Tensor:
     return torch.from_numpy((images - meta.image_mean) / meta.image_std).float()[:, None]
 
@@ -209,10 +221,11 @@ def train(
         config = config or TrainConfig()
         if (run_dir / "last.pt").exists():
             raise InputError(f"{str(run_dir)!r} already holds a run; pass --resume to continue it or choose another -o")
-    initial_weights = None
+    initial_weights, init_meta = None, None
     if config.init_from and state is None:
         initial_weights, init_meta = read_model_file(config.init_from)
-        config = replace(config, model=init_meta.config)  # the architecture comes with the weights
+        # The architecture comes with the weights; the path is kept absolute in config.json for provenance.
+        config = replace(config, model=init_meta.config, init_from=str(Path(config.init_from).resolve()))
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path.write_text(config.to_json())
 
@@ -224,6 +237,8 @@ def train(
     folds = stratified_folds(data.coverage, k=config.k_folds, seed=config.seed)
     if not 0 <= config.fold < config.k_folds:
         raise InputError(f"fold {config.fold} does not exist; choose 0..{config.k_folds - 1}")
+    if init_meta is not None:
+        _check_same_split(init_meta, config, data)
     train_index = np.flatnonzero(folds != config.fold)
     val_index = np.flatnonzero(folds == config.fold)
     meta = _meta_for(config, data, train_index)
@@ -232,7 +247,10 @@ def train(
     torch.manual_seed(config.seed)  # the same initial weights for the same settings
     network = build_model(config.model).to(memory_format=torch.channels_last)
     if initial_weights is not None:
-        network.load_state_dict({k: v.float() for k, v in initial_weights.items()})
+        try:
+            network.load_state_dict({k: v.float() for k, v in initial_weights.items()})
+        except RuntimeError as e:
+            raise CheckpointError(f"{config.init_from} does not fit its own architecture ({str(e).splitlines()[0][:160]}); pass a model written by 'saltvol train'") from e
         log.info("starting from the weights of %s", config.init_from)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start_epoch, best_score = 0, -1.0

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from saltvol.errors import CheckpointError, InputError
-from saltvol.model import ModelConfig, load_model
+from saltvol.model import ModelConfig, build_model, load_model
 from saltvol.train.augment import AugmentConfig
 from saltvol.train.loop import TrainConfig, train
 from tests.conftest import TGS_DIR
@@ -87,18 +87,30 @@ def test_resume_refuses_a_hostile_checkpoint(tmp_path):
 
 
 def test_a_run_can_start_from_an_earlier_model(tmp_path):
-    first = train(TGS_DIR, tmp_path / "first", _config(epochs=1))
+    train(TGS_DIR, tmp_path / "first", _config(epochs=1, lr=1e-2))
+    first = tmp_path / "first" / "best.pt"
     # The architecture comes with the weights: the default (larger) model config asked for here is replaced.
-    restarted = train(TGS_DIR, tmp_path / "second", _config(model=ModelConfig(), epochs=1, lr=1e-12, init_from=str(first)))
-    before, after = load_model(first, device="cpu"), load_model(restarted, device="cpu")
-    assert after.meta.config == TINY
+    train(TGS_DIR, tmp_path / "second", _config(model=ModelConfig(), epochs=1, lr=1e-12, init_from=str(first)))
     key = "encoder.conv1.weight"  # a convolution: untouched at lr 1e-12 (batch-norm statistics still move)
-    torch.testing.assert_close(after.network.state_dict()[key], before.network.state_dict()[key], rtol=0, atol=1e-3)
+    start = torch.load(first, weights_only=True)["model"][key]
+    after = torch.load(tmp_path / "second" / "last.pt", weights_only=True)["model"][key]
+    torch.testing.assert_close(after, start, rtol=0, atol=1e-6)
+    torch.manual_seed(42)
+    fresh = build_model(TINY).state_dict()[key]  # what the run would hold had it ignored --init
+    assert float((fresh - start).abs().max()) > 1e-3
     saved = TrainConfig.from_json((tmp_path / "second" / "config.json").read_text())
-    assert saved.init_from == str(first) and saved.model == TINY
+    assert saved.init_from == str(first.resolve()) and saved.model == TINY
+    assert load_model(tmp_path / "second" / "model.safetensors", device="cpu").meta.config == TINY
 
 
 def test_starting_from_a_missing_model_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         train(TGS_DIR, tmp_path / "run", _config(init_from=str(tmp_path / "nope.safetensors")))
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_starting_from_a_model_of_another_split_is_refused(tmp_path):
+    earlier = train(TGS_DIR, tmp_path / "first", _config(epochs=1))
+    # Another fold count puts some of the earlier model's training tiles into this run's validation fold.
+    with pytest.raises(InputError, match="another split"):
+        train(TGS_DIR, tmp_path / "second", _config(k_folds=3, init_from=str(earlier)))
