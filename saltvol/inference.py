@@ -288,7 +288,7 @@ def segment_sections(
         weights[top : top + th, left : left + tw] += grid.window(top, left)
     # batch_size counts 256 x 256 tiles: larger tiles (or whole sections) go fewer at a time, so
     # the network's activations stay the same size whatever --tile is.
-    batch_size = default_batch_size(model.device) if batch_size is None else batch_size
+    batch_size = default_batch_size(getattr(model, "device", "cpu")) if batch_size is None else batch_size
     per_batch = max(1, min(batch_size, batch_size * _BATCH_PIXELS // (th * tw)))
     for start in range(0, len(positions), per_batch):
         chunk = positions[start : start + per_batch]
