@@ -66,6 +66,9 @@ DEFAULT_TILE = 1024
 # Pixels of one tile that --batch-size counts (a 256 x 256 tile).
 _BATCH_PIXELS = 256 * 256
 
+#: A volume whose period differs from the training period by more than this factor triggers a warning.
+_OOD_FACTOR = 2.0
+
 
 def default_batch_size(device: str) -> int:
     """Tiles per forward pass when the caller does not say: 16 on a GPU, 4 on a CPU.
@@ -77,8 +80,6 @@ def default_batch_size(device: str) -> int:
     process, worse when two worker processes fault at once).
     """
     return 16 if str(device).startswith("cuda") else 4
-#: A volume whose period differs from the training period by more than this factor triggers a warning.
-_OOD_FACTOR = 2.0
 
 
 @dataclass(frozen=True)

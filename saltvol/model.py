@@ -203,7 +203,21 @@ def autocast_dtype(device: str) -> torch.dtype | None:
     return torch.bfloat16 if bf16 else None
 
 
-class SaltModel:
+class _DescribedByMeta:
+    """``name`` and ``period_px`` of anything that carries a model's ``meta``."""
+
+    meta: ModelMeta
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def period_px(self) -> float:
+        return float(self.meta.period_px)
+
+
+class SaltModel(_DescribedByMeta):
     """A trained network with its metadata, ready to predict tiles.
 
     Parameters
@@ -237,15 +251,6 @@ class SaltModel:
         self.amp_dtype = autocast_dtype(self.device)
         network = network.eval().to(self.device)
         self.network = network.to(memory_format=torch.channels_last)
-
-    # ------------------------------------------------------------------ info
-    @property
-    def name(self) -> str:
-        return self.meta.name
-
-    @property
-    def period_px(self) -> float:
-        return float(self.meta.period_px)
 
     def __repr__(self) -> str:
         score = f", val_score={self.meta.val_score:.4f}" if self.meta.val_score else ""
@@ -431,13 +436,15 @@ def _check_state(path: Path, state: Any) -> dict[str, Any]:
     return state
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, Any], ModelMeta]:
+def _read_safetensors(path: Path, *, weights: bool = True) -> tuple[dict[str, Any], ModelMeta]:
+    """Weights and metadata of a safetensors model; with ``weights=False`` only the header is read (no torch)."""
     from safetensors import SafetensorError, safe_open
 
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            raw_meta = (fh.metadata() or {}).get("saltvol")
-            state = {key: fh.get_tensor(key) for key in fh.keys()}
+        with safe_open(str(path), framework="pt" if weights else "numpy") as fh:
+            metadata = fh.metadata()
+            raw_meta = metadata.get("saltvol") if isinstance(metadata, dict) else None
+            state = {key: fh.get_tensor(key) for key in fh.keys()} if weights else {}
     except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as e:
         raise CheckpointError(
             f"{path} is not a readable safetensors model file ({str(e).strip()[:160]}); pass a file written by 'saltvol train'"
@@ -445,7 +452,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Any], ModelMeta]:
     if raw_meta is None:
         raise CheckpointError(f"{path} has no saltvol metadata; pass a model written by 'saltvol train'")
     meta = _parse_meta(path, raw_meta)
-    return _check_state(path, state), meta
+    return (_check_state(path, state) if weights else state), meta
 
 
 def _read_torch_checkpoint(path: Path) -> tuple[dict[str, Any], ModelMeta]:
@@ -472,8 +479,12 @@ def _read_torch_checkpoint(path: Path) -> tuple[dict[str, Any], ModelMeta]:
     return _check_state(path, payload["model"]), meta
 
 
-def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], ModelMeta]:
-    """State dict and metadata of a model file, without running any code from it."""
+def read_model_file(path: str | os.PathLike, *, weights: bool = True) -> tuple[dict[str, Any], ModelMeta]:
+    """State dict and metadata of a model file, without running any code from it.
+
+    ``weights=False`` skips a safetensors file's tensors (an empty state dict, no torch import); a ``.pt``
+    checkpoint is one pickle and is always read whole.
+    """
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"model path {str(path)!r} is a folder, not a model file; check --model")
@@ -486,7 +497,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], ModelMeta]
     # safetensors starts with a little-endian u64 header length; torch zips start with "PK".
     if head[:2] == b"PK":
         return _read_torch_checkpoint(path)
-    return _read_safetensors(path)
+    return _read_safetensors(path, weights=weights)
 
 
 @functools.lru_cache(maxsize=4)
@@ -557,7 +568,7 @@ def _model_path(path: str | os.PathLike | None) -> Path:
 
 
 @dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(_DescribedByMeta):
     """What a model file says about itself, read without building the network.
 
     A cluster's client plans a run (scale factor, provenance) from this
@@ -570,41 +581,14 @@ class ModelInfo:
     source: str
     sha256: str
 
-    @property
-    def name(self) -> str:
-        return self.meta.name
-
-    @property
-    def period_px(self) -> float:
-        return float(self.meta.period_px)
-
-
-_MAX_SAFETENSORS_HEADER = 100 * 2**20
-
 
 def read_model_info(path: str | os.PathLike | None = None) -> ModelInfo:
     """Metadata, source and hash of a model file (None = the bundled default), without loading its weights.
 
-    A ``.safetensors`` header is parsed with the standard library; a ``.pt``
-    checkpoint needs torch.  The weights themselves are checked when
+    A ``.safetensors`` model's header is read alone (without torch); a
+    ``.pt`` checkpoint needs torch.  The weights themselves are checked when
     :func:`load_model` reads them (on a cluster: by each worker).
     """
     resolved = _model_path(path)
-    with open(resolved, "rb") as fh:
-        head = fh.read(8)
-        if head[:2] == b"PK":
-            meta = read_model_file(resolved)[1]
-        else:
-            size = int.from_bytes(head, "little") if len(head) == 8 else 0
-            if not 0 < size <= min(_MAX_SAFETENSORS_HEADER, resolved.stat().st_size - 8):
-                raise CheckpointError(f"{resolved} is not a readable safetensors model file (bad header length); pass a file written by 'saltvol train'")
-            try:
-                header = json.loads(fh.read(size))
-            except (ValueError, RecursionError) as e:
-                raise CheckpointError(f"{resolved} is not a readable safetensors model file (header: {str(e)[:120]}); pass a file written by 'saltvol train'") from e
-            metadata = header.get("__metadata__") if isinstance(header, dict) else None
-            raw = metadata.get("saltvol") if isinstance(metadata, dict) else None
-            if raw is None:
-                raise CheckpointError(f"{resolved} has no saltvol metadata; pass a model written by 'saltvol train'")
-            meta = _parse_meta(resolved, raw)
+    _, meta = read_model_file(resolved, weights=False)
     return ModelInfo(meta=meta, source=str(resolved), sha256=_sha256(resolved))

@@ -226,8 +226,6 @@ def train(
         initial_weights, init_meta = read_model_file(config.init_from)
         # The architecture comes with the weights; the path is kept absolute in config.json for provenance.
         config = replace(config, model=init_meta.config, init_from=str(Path(config.init_from).resolve()))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(config.to_json())
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -239,6 +237,8 @@ def train(
         raise InputError(f"fold {config.fold} does not exist; choose 0..{config.k_folds - 1}")
     if init_meta is not None:
         _check_same_split(init_meta, config, data)
+    run_dir.mkdir(parents=True, exist_ok=True)  # only once the settings are known to be usable
+    config_path.write_text(config.to_json())
     train_index = np.flatnonzero(folds != config.fold)
     val_index = np.flatnonzero(folds == config.fold)
     meta = _meta_for(config, data, train_index)

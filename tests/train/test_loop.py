@@ -114,3 +114,4 @@ def test_starting_from_a_model_of_another_split_is_refused(tmp_path):
     # Another fold count puts some of the earlier model's training tiles into this run's validation fold.
     with pytest.raises(InputError, match="another split"):
         train(TGS_DIR, tmp_path / "second", _config(k_folds=3, init_from=str(earlier)))
+    assert not (tmp_path / "second").exists()
