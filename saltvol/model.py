@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 #: The trained model that ships with the package.
 DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "saltvol-unet.safetensors"
+#: Input pixels up to which a batch and its mirror image go through the network together (four 256 x 256 tiles,
+#: a CPU batch); larger batches run the mirror as a second pass, so the flip never doubles the peak memory.
+_TTA_ONE_PASS_PIXELS = 4 * 256 * 256
 
 Device = Literal["auto", "cpu", "cuda"] | str
 
@@ -303,8 +306,23 @@ class SaltModel(_DescribedByMeta):
         if pad_h or pad_w:
             mode = "reflect" if (pad_h < h and pad_w < w) else "replicate"
             inputs = F.pad(inputs, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), mode=mode)
-        if tta:
-            inputs = torch.cat([inputs, inputs.flip(-1)])
+        if not tta:
+            prob = self._forward(inputs)
+        elif inputs.numel() <= _TTA_ONE_PASS_PIXELS:
+            both = self._forward(torch.cat([inputs, inputs.flip(-1)]))
+            prob = 0.5 * (both[:n] + both[n:].flip(-1))
+        else:
+            # A large batch (a whole section): two passes keep the peak activation memory at one batch's worth
+            # instead of two, at the same speed, so memory does not grow with the section size.
+            prob = 0.5 * (self._forward(inputs) + self._forward(inputs.flip(-1)).flip(-1))
+        prob = calibrate(prob, self.meta.calibration)
+        top, left = pad_h // 2, pad_w // 2
+        return prob[:, top : top + h, left : left + w].cpu().numpy()
+
+    def _forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Sigmoid of the network on standardised, padded inputs (N, 1, H, W), on the model's device."""
+        import torch
+
         if self.device != "cpu":
             inputs = inputs.pin_memory() if self.device.startswith("cuda") else inputs
             inputs = inputs.to(self.device, non_blocking=True)
@@ -317,12 +335,7 @@ class SaltModel(_DescribedByMeta):
             logits = self.network(inputs)
         if isinstance(logits, (tuple, list)):
             logits = logits[0]
-        prob = torch.sigmoid(logits.float())[:, 0]
-        if tta:
-            prob = 0.5 * (prob[:n] + prob[n:].flip(-1))
-        prob = calibrate(prob, self.meta.calibration)
-        top, left = pad_h // 2, pad_w // 2
-        return prob[:, top : top + h, left : left + w].cpu().numpy()
+        return torch.sigmoid(logits.float())[:, 0]
 
     def with_meta(self, **changes: Any) -> SaltModel:
         """A copy sharing the network, with some metadata fields replaced."""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from saltvol.errors import CheckpointError
-from saltvol.model import DEFAULT_MODEL_PATH, load_model, read_model_info
+from saltvol.model import DEFAULT_MODEL_PATH, SaltModel, load_model, read_model_info
 
 
 def test_bundled_model_is_small_and_carries_its_metadata():
@@ -86,3 +86,31 @@ def test_default_batch_size_is_small_on_cpus(device, expected):
     from saltvol.inference import default_batch_size
 
     assert default_batch_size(device) == expected
+
+
+def _tiny_tta_model() -> SaltModel:
+    from saltvol.model import ModelConfig, ModelMeta, build_model
+
+    config = ModelConfig(encoder="resnet18", decoder_channels=(16, 16, 16, 16, 16))
+    return SaltModel(build_model(config).eval(), ModelMeta(config=config, tta=True), device="cpu")
+
+
+def test_flip_averaging_is_the_mean_of_the_tile_and_its_mirror():
+    model = _tiny_tta_model()
+    tiles = np.random.default_rng(1).random((2, 128, 160), dtype=np.float32)  # no padding: the mirror is exact
+    plain = model.predict_tiles(tiles, tta=False)
+    mirrored = model.predict_tiles(np.ascontiguousarray(tiles[..., ::-1]), tta=False)[..., ::-1]
+    assert float(np.abs(plain - mirrored).max()) > 1e-4  # the network is not symmetric: the flip matters
+    np.testing.assert_allclose(model.predict_tiles(tiles, tta=True), 0.5 * (plain + mirrored), atol=1e-6)
+
+
+def test_large_batches_run_the_mirror_as_a_second_pass_with_the_same_result(monkeypatch):
+    import saltvol.model
+
+    model = _tiny_tta_model()
+    tiles = np.random.default_rng(2).random((3, 101, 230), dtype=np.float32)
+    monkeypatch.setattr(saltvol.model, "_TTA_ONE_PASS_PIXELS", 10**9)
+    together = model.predict_tiles(tiles, tta=True)
+    monkeypatch.setattr(saltvol.model, "_TTA_ONE_PASS_PIXELS", 0)
+    apart = model.predict_tiles(tiles, tta=True)
+    np.testing.assert_allclose(apart, together, atol=1e-6)

@@ -40,6 +40,7 @@ from ..model import ModelConfig, ModelMeta, build_model, calibrate, read_model_f
 from ..normalize import estimate_period, image_stats
 from .augment import AugmentConfig, augment_batch, to_network_size
 from .data import TGSData, load_tgs, stratified_folds
+from .synthetic import synthetic_tiles
 from .evaluate import (
     fit_calibration,
     postprocess,
@@ -75,6 +76,7 @@ class TrainConfig:
     limit: int | None = None
     threads: int | None = None
     init_from: str | None = None
+    synthetic_tiles: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -268,9 +270,11 @@ def train(
     amp = autocast_dtype(device)
     scaler = torch.amp.GradScaler("cuda", enabled=device == "cuda")
     losses = _Losses()
-    images_t = _standardize(data.images[train_index], meta)
-    masks_t = torch.from_numpy(data.masks[train_index]).float()[:, None]
-    steps_per_epoch = max(1, len(train_index) // config.batch_size)
+    synth_images, synth_masks = synthetic_tiles(config.synthetic_tiles, meta=meta, seed=config.seed)
+    images_t = _standardize(np.concatenate([data.images[train_index], synth_images]), meta)
+    masks_t = torch.from_numpy(np.concatenate([data.masks[train_index], synth_masks.astype(bool)])).float()[:, None]
+    n_train = len(images_t)
+    steps_per_epoch = max(1, n_train // config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     warmup = int(config.warmup_epochs * steps_per_epoch)
 
@@ -280,7 +284,7 @@ def train(
         epoch_seed = config.seed * 100_003 + epoch
         generator = torch.Generator().manual_seed(epoch_seed)
         torch.manual_seed(epoch_seed)  # dropout in the aux head draws from the global generator
-        order = torch.randperm(len(train_index), generator=generator)
+        order = torch.randperm(n_train, generator=generator)
         network.train()
         running = []
         for step in range(steps_per_epoch):

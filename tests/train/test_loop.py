@@ -45,18 +45,22 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_continues_exactly(tmp_path):
+@pytest.mark.parametrize("synthetic", [0, 12], ids=["tgs", "tgs+synthetic"])
+def test_resume_continues_exactly(tmp_path, synthetic):
     straight = tmp_path / "straight"
-    train(TGS_DIR, straight, _config())
+    steps = set()
+    train(TGS_DIR, straight, _config(synthetic_tiles=synthetic), on_step=lambda step, total, loss: steps.add(total))
+    n_train = 24 - 24 // 4  # --limit 24, fold 0 of 4 held out
+    assert steps == {(n_train + synthetic) // 6}  # synthetic tiles join the TGS training tiles
 
     def stop(report):
         raise Interrupt
 
     broken = tmp_path / "broken"
     with pytest.raises(Interrupt):
-        train(TGS_DIR, broken, _config(), on_epoch=stop)
+        train(TGS_DIR, broken, _config(synthetic_tiles=synthetic), on_epoch=stop)
     with pytest.raises(InputError, match="--resume"):
-        train(TGS_DIR, broken, _config())
+        train(TGS_DIR, broken, _config(synthetic_tiles=synthetic))
     train(TGS_DIR, broken, None, resume=True)
 
     a = torch.load(straight / "last.pt", weights_only=True)["model"]

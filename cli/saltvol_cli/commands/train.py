@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
               "learning-rate cycle. The architecture comes from the model.")
 @click.option("--lovasz-from", type=click.FloatRange(0, 1), default=None, metavar="F",
               help="Share of the epochs trained with BCE+Dice before switching to the Lovasz hinge (0: Lovasz throughout).  [default: 0.5]")
+@click.option("--synthetic-tiles", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Add N tiles cut from 'saltvol synth' volumes at reflector periods of 8-30 px, mapped and rescaled as "
+              "'segment' maps real sections (validation stays on TGS tiles).  [default: 0]")
 @resume_opt
 def command(
     data_dir: Path,
@@ -52,6 +55,7 @@ def command(
     threads: int | None,
     init_from: Path | None,
     lovasz_from: float | None,
+    synthetic_tiles: int | None,
     resume: bool,
 ) -> None:
     """Train a salt model on TGS tiles.
@@ -67,12 +71,13 @@ def command(
       saltvol train --data /data/tgs -o runs/b0 --encoder efficientnet-b0 --attention none
       saltvol train --data /data/tgs -o runs/r18 --resume --epochs 80
       saltvol train --data /data/tgs -o runs/r18b --init runs/r18/best.pt --lr 1e-3 --lovasz-from 0
+      saltvol train --data /data/tgs -o runs/b0s --encoder efficientnet-b0 --synthetic-tiles 800
     """
     from saltvol.model import ModelConfig
     from saltvol.train.loop import TrainConfig, train
 
     settings = given(fold=fold, k_folds=k_folds, batch_size=batch_size, lr=lr, input_mode=input_mode, limit=limit, threads=threads,
-                     lovasz_from=lovasz_from, init_from=str(init_from) if init_from else None)
+                     lovasz_from=lovasz_from, init_from=str(init_from) if init_from else None, synthetic_tiles=synthetic_tiles)
     if init_from and (encoder or attention):
         raise click.UsageError("--encoder and --attention come with the --init model; drop them")
     if resume:
