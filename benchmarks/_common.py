@@ -107,6 +107,15 @@ def command_line() -> str:
     return shlex.join([Path(PY).name, *sys.argv])
 
 
+def print_header(title: str, machine: dict[str, Any], versions: dict[str, str], model_line: str) -> None:
+    """The lines every table starts with: title, machine, versions, model and the exact command."""
+    print(f"\n### {title}\n")
+    print(machine_line(machine))
+    print(versions_line(versions))
+    print(model_line)
+    print(f"Command: `{command_line()}`\n")
+
+
 # --------------------------------------------------------------------------- timed subprocess
 def _tree_rss(proc: Any) -> tuple[int, dict[int, int]]:
     import psutil

@@ -273,11 +273,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         rows.append(["MONAI `sliding_window_inference`", "–", "not installed", "", "", "", "", "`import monai` fails; nothing was installed"])
 
-    print(f"\n### Inference, {shape[0]} x {shape[1]} x {shape[2]} volume, median of {args.reps}\n")
-    print(common.machine_line(machine))
-    print(common.versions_line(versions))
-    print(f"Model: {model_note} (`{model}`). Tiles: {shapes}; batch {attrs['batch_size']}, overlap {attrs['overlap']}, scale {attrs['scale']}.")
-    print(f"Command: `{common.command_line()}`\n")
+    common.print_header(f"Inference, {shape[0]} x {shape[1]} x {shape[2]} volume, median of {args.reps}", machine, versions, f"Model: {model_note} (`{model}`). Tiles: {shapes}; batch {attrs['batch_size']}, overlap {attrs['overlap']}, scale {attrs['scale']}.")
     print(common.table(
         ["whole process", "tiles", "wall s (runs)", "CPU s", "tiles/s", "efficiency (ceiling wall / wall)", "peak tree RSS MiB", "notes"], rows
     ))

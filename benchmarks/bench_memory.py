@@ -103,11 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     tile = int(attrs.get("tile_size", 256))
     clipped = [name[s] for s in sizes if min(s) < tile]
     where = f"`--workers {args.workers}`" if args.workers else "local threads"
-    print(f"\n### Memory: peak RSS of the `saltvol segment` process tree ({where}), median of {args.reps}\n")
-    print(common.machine_line(machine))
-    print(common.versions_line(versions))
-    print(f"Model: {model_note} (`{model}`). RSS sampled every {args.interval * 1000:.0f} ms with psutil, summed over the process and its children.")
-    print(f"Command: `{common.command_line()}`\n")
+    common.print_header(f"Memory: peak RSS of the `saltvol segment` process tree ({where}), median of {args.reps}", machine, versions, f"Model: {model_note} (`{model}`). RSS sampled every {args.interval * 1000:.0f} ms with psutil, summed over the process and its children.")
     print(common.table(
         ["volume", "amplitudes MB (float32)", "tiles", "wall s (runs)", "peak tree RSS MiB (runs)", "largest process MiB", "processes", "ratio to smallest"],
         rows,

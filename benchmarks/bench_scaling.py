@@ -98,11 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         ])
 
     title = "End to end, big volume" if args.big else "Scaling"
-    print(f"\n### {title}: {shape[0]} x {shape[1]} x {shape[2]}, {tiles} tiles, median of {args.reps}\n")
-    print(common.machine_line(machine))
-    print(common.versions_line(versions))
-    print(f"Model: {model_note} (`{model}`); tile {attrs['tile_size']}, batch {attrs['batch_size']}, scale {attrs['scale']}.")
-    print(f"Command: `{common.command_line()}`\n")
+    common.print_header(f"{title}: {shape[0]} x {shape[1]} x {shape[2]}, {tiles} tiles, median of {args.reps}", machine, versions, f"Model: {model_note} (`{model}`); tile {attrs['tile_size']}, batch {attrs['batch_size']}, scale {attrs['scale']}.")
     print(common.table(
         ["configuration", "wall s (runs)", "CPU s", "in-run s (cube attr)", "tiles/s", "speedup vs workers1", "peak tree RSS MiB", "max abs diff vs first"],
         rows,

@@ -147,16 +147,25 @@ def _pass_tasks(target: cube.CubeTarget, stage: str, probs: da.Array, run_id: st
 
 
 def _fuse_block(work: str, stages: Sequence[str], region: tuple[slice, ...], live: np.ndarray | None, marker: str, uncertainty: bool) -> int:
+    # In place on the first pass's block: an output chunk (64 x 64 traces x all samples) is up to 32 MB, and
+    # the temporaries of np.mean/np.where/np.clip made this, the last stage, the run's peak memory.
     parts = [cube.read_region(work, _SCRATCH[s], region) for s in stages]
-    prob = parts[0] if len(parts) == 1 else np.mean(parts, axis=0, dtype=np.float32)
-    if live is not None:
-        prob = np.where(live[..., None], prob, np.float32(0))
-    prob = np.clip(np.nan_to_num(prob, nan=0.0), 0, 1).astype(np.float32)
+    dead = None if live is None else ~live
     if uncertainty and len(parts) == 2:
-        disagreement = np.abs(parts[0] - parts[1]).astype(np.float32)
-        if live is not None:
-            disagreement = np.where(live[..., None], disagreement, np.float32(0))
+        disagreement = np.abs(parts[0] - parts[1]).astype(np.float32, copy=False)
+        if dead is not None:
+            disagreement[dead] = 0
         cube.write_region(work, "orientation_disagreement", region, disagreement)
+        del disagreement
+    prob = parts[0].astype(np.float32, copy=False)
+    if len(parts) == 2:
+        prob += parts[1]
+        prob *= np.float32(0.5)  # the mean of the two, exactly as (a + b) / 2 in float32
+    del parts
+    np.nan_to_num(prob, copy=False, nan=0.0)
+    np.clip(prob, 0, 1, out=prob)
+    if dead is not None:
+        prob[dead] = 0
     return cube.write_region(work, "salt_probability", region, prob, marker)
 
 

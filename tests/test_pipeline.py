@@ -112,6 +112,7 @@ def test_uncertainty_writes_orientation_disagreement(tmp_path, volume, tiny_mode
     ds = xr.open_zarr(out)
     d = ds.orientation_disagreement.values
     assert d.shape == volume.amplitude.shape and 0 <= d.min() and d.max() <= 1
+    assert d.max() > 0 and float(np.abs(d[3, 4]).max()) == 0.0  # the passes disagree somewhere; a dead trace is 0
 
 
 def test_missing_output_folder_is_refused(tmp_path, volume, tiny_model_path):

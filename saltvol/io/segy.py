@@ -77,6 +77,8 @@ _SEGYIO_ERRORS = (RuntimeError, OSError, ValueError, IndexError, KeyError, TypeE
 
 #: Traces read and thrown away rather than starting a new read, inside a block.
 _MAX_GAP = 16
+#: Traces per memory map while the headers are scanned (about 64 MB of a 1000-sample float32 file).
+_SCAN_TRACES = 16384
 _MiB = 1 << 20
 
 
@@ -404,12 +406,11 @@ def _scan(f: Any, p: Path, layout: _Layout, *, iline: int | None, xline: int | N
             f"header and file size give {layout.n_traces} of {layout.n_samples}; the binary header is "
             "ambiguous (check bytes 3221-3222 and 3269-3272)"
         )
-    f.mmap()
     cache: dict[int, np.ndarray] = {}
 
     def headers(byte: int) -> np.ndarray:
         if byte not in cache:
-            cache[byte] = np.asarray(f.attributes(byte)[:], dtype=np.int64)
+            cache[byte] = _header_words(p, byte, layout.n_traces)
         return cache[byte]
 
     grid = _resolve_grid(headers, layout.n_traces, iline=iline, xline=xline)
@@ -434,6 +435,24 @@ def _scan(f: Any, p: Path, layout: _Layout, *, iline: int | None, xline: int | N
         byte_locations_autodetected=grid.autodetected,
         file_size=layout.size,
     )
+
+
+def _header_words(p: Path, byte: int, n_traces: int) -> np.ndarray:
+    """One trace-header word of every trace, read through short-lived memory maps.
+
+    segyio reads header words fastest through a memory map (25x faster than
+    without one here), but every page it touches stays mapped, and counted in
+    the process's RSS, until the map is closed: one map over a 1.4 GB file
+    showed a 1.6 GB peak RSS for a scan that needs a few MB. A new map per
+    ``_SCAN_TRACES`` traces keeps that bounded and costs a few file opens.
+    """
+    out = np.empty(n_traces, dtype=np.int64)
+    for start in range(0, n_traces, _SCAN_TRACES):
+        stop = min(n_traces, start + _SCAN_TRACES)
+        with _open(p) as f:
+            f.mmap()
+            out[start:stop] = f.attributes(byte)[start:stop]
+    return out
 
 
 def _is_constant(values: np.ndarray) -> bool:

@@ -371,3 +371,20 @@ def test_scan_is_cached_per_file_version(tmp_path: Path) -> None:
     geometry = scan_segy(path)
     assert (geometry.iline_byte, geometry.xline_byte) == (second.iline, second.xline) != (first.iline, first.xline)
     np.testing.assert_array_equal(open_segy(path).amplitude.values, second.data)
+
+
+@pytest.mark.skipif(not (SHARED / "segysak_f3-withdead.sgy").is_file(), reason="shared SEG-Y data not available")
+def test_headers_read_through_many_short_maps_give_the_same_geometry(monkeypatch) -> None:
+    # The scan maps the file a few thousand traces at a time so that RSS stays bounded on large files;
+    # 7 traces per map here cuts this real file (with missing traces) into dozens of maps.
+    path = SHARED / "segysak_f3-withdead.sgy"
+    whole = scan_segy(path)
+    segy_mod._scan_once.cache_clear()
+    monkeypatch.setattr(segy_mod, "_SCAN_TRACES", 7)
+    pieces = scan_segy(path)
+    segy_mod._scan_once.cache_clear()
+    np.testing.assert_array_equal(pieces.trace_index, whole.trace_index)
+    np.testing.assert_array_equal(pieces.ilines, whole.ilines)
+    np.testing.assert_array_equal(pieces.cdp_x, whole.cdp_x)
+    with segyio.open(path, ignore_geometry=True) as f:
+        np.testing.assert_array_equal(segy_mod._header_words(path, 193, f.tracecount), f.attributes(193)[:])
