@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -219,7 +220,7 @@ def benchmark_model(path: str | None, folder: Path = DATA) -> tuple[Path, str]:
     """The model to benchmark and how it was chosen.
 
     ``--model PATH`` if given; else the bundled model if it is installed; else an
-    untrained network of the bundled model's architecture (``ModelConfig()``,
+    untrained network of the bundled model's architecture (efficientnet-b0, no attention,
     default ``ModelMeta()``: same layers, same TTA setting), which costs the same
     to run, saved once in ``folder``.
     """
@@ -227,7 +228,8 @@ def benchmark_model(path: str | None, folder: Path = DATA) -> tuple[Path, str]:
         return Path(path).resolve(), f"--model {path}"
     if BUNDLED_MODEL.is_file():
         return BUNDLED_MODEL, "bundled saltvol/weights/saltvol-unet.safetensors"
-    target = _untrained_model(folder / "untrained-default-arch.safetensors", "ModelConfig()", "name='untrained-default-arch'", half=True)
+    config = "ModelConfig(encoder='efficientnet-b0', decoder_attention=None)"
+    target = _untrained_model(folder / "untrained-b0-arch.safetensors", config, "name='untrained-default-arch'", half=True)
     return target, "untrained network of the bundled model's architecture (no bundled weights installed)"
 
 
@@ -259,6 +261,13 @@ def light_model(folder: Path = DATA) -> tuple[Path, str]:
     config = f"ModelConfig(encoder={LIGHT_ENCODER!r}, decoder_attention=None, decoder_channels=(16, 16, 16, 16, 16), aux_head=False)"
     target = _untrained_model(folder / "light-mobilenetv3.safetensors", config, "name='light-benchmark', tta=False", half=False)
     return target, f"light untrained network ({LIGHT_ENCODER} encoder, TTA off): measures the pipeline, not the model"
+
+
+def fresh_output(path: Path) -> None:
+    """Remove an earlier output and the ``.NAME.partial`` folder an interrupted run of it left behind."""
+    shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(path.with_name(f".{path.name}.partial"), ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def cube_attrs(path: Path) -> dict[str, Any]:

@@ -38,7 +38,6 @@ _T0 = time.perf_counter()
 import argparse
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -213,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     spec: list[dict] = []
     for rep in range(args.reps):
         print(f"rep {rep + 1}/{args.reps}: saltvol segment ...", file=sys.stderr, flush=True)
-        shutil.rmtree(out, ignore_errors=True)
+        common.fresh_output(out)
         r = common.run(e2e_cmd)
         common.check(r, "saltvol segment")
         attrs = common.cube_attrs(out)

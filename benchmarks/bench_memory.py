@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -75,8 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         for s in sizes:
             print(f"rep {rep + 1}/{args.reps}: {name[s]} ...", file=sys.stderr, flush=True)
             out = args.data / "out" / f"memory_{name[s]}.zarr"
-            shutil.rmtree(out, ignore_errors=True)
-            out.parent.mkdir(parents=True, exist_ok=True)
+            common.fresh_output(out)
             cmd = [*common.SALTVOL, "segment", str(volumes[s]), "-o", str(out), "--model", str(model), "--device", "cpu", *extra]
             r = common.run(cmd, interval=args.interval, log=args.data / "out" / f"memory_{name[s]}.log")
             common.check(r, f"saltvol segment ({name[s]})")
@@ -84,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
             r.update(tiles=attrs.get("tiles_inferred"), cube_seconds=attrs.get("seconds"))
             r.pop("stdout", None)
             runs[s].append(r)
-            shutil.rmtree(out, ignore_errors=True)
+            common.fresh_output(out)
     machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
 
     peak = {s: common.median([r["peak_tree_rss_mib"] for r in runs[s]]) for s in sizes}

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -70,8 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     for rep in range(args.reps):
         for c in configs:
             print(f"rep {rep + 1}/{args.reps}: {c} ...", file=sys.stderr, flush=True)
-            shutil.rmtree(outs[c], ignore_errors=True)
-            outs[c].parent.mkdir(parents=True, exist_ok=True)
+            common.fresh_output(outs[c])
             cmd = [*common.SALTVOL, "segment", str(sgy), "-o", str(outs[c]), "--model", str(model), "--device", "cpu", *extra, *CONFIGS[c]]
             r = common.run(cmd, log=args.data / "out" / f"scaling_{c}.log")
             common.check(r, f"saltvol segment ({c})")

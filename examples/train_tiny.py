@@ -4,7 +4,11 @@ This is the whole training path in miniature (minutes on a CPU). The real
 model is trained the same way with `saltvol train` and the defaults; see
 docs/model.md.
 
-    python examples/train_tiny.py --data ../shared/data/tgs [--limit 64] [--epochs 2]
+    python examples/train_tiny.py --data ../shared/data/tgs [--limit 64] [--epochs 2] [--synthetic-tiles 16]
+
+``--synthetic-tiles`` mixes in tiles cut from ``saltvol synth`` volumes at
+reflector periods of 8-30 samples, prepared the way ``segment`` prepares real
+sections (validation stays on TGS tiles).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="TGS data folder (Kaggle layout)")
     parser.add_argument("--limit", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--synthetic-tiles", type=int, default=16)
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="saltvol-train-")))
     args = parser.parse_args()
 
@@ -33,6 +38,7 @@ def main() -> None:
         limit=args.limit,
         k_folds=4,
         batch_size=8,
+        synthetic_tiles=args.synthetic_tiles,
     )
     model_path = train(args.data, args.out / "run", config, on_epoch=lambda r: print(r))
     print(f"model: {model_path}")
