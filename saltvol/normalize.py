@@ -80,6 +80,10 @@ def to_image_units(
     return np.clip(image, 0.0, 1.0, out=image)
 
 
+#: Traces per FFT batch in :func:`estimate_period` (bounds its memory whatever the trace count).
+_SPECTRUM_BATCH = 256
+
+
 def estimate_period(traces: np.ndarray, *, min_period: float = 3.0) -> float:
     """Dominant period, in samples, of traces along their last axis.
 
@@ -107,15 +111,22 @@ def estimate_period(traces: np.ndarray, *, min_period: float = 3.0) -> float:
     DataError
         Fewer than 8 samples, or no energy at all.
     """
-    x = np.asarray(traces, dtype=np.float64)
-    n = x.shape[-1]
+    traces = np.asarray(traces)
+    n = traces.shape[-1]
     if n < 8:
         raise DataError(f"cannot estimate a period from traces of {n} samples; need at least 8")
-    x = np.nan_to_num(x.reshape(-1, n))
-    x = x - x.mean(axis=1, keepdims=True)
-    x = x * np.hanning(n)
+    traces = traces.reshape(-1, n)
     nfft = max(1024, 1 << int(np.ceil(np.log2(4 * n))))
-    spectrum = np.abs(np.fft.rfft(x, n=nfft, axis=1)).mean(axis=0)
+    taper = np.hanning(n)
+    # The mean spectrum is summed over batches of traces: 4096 traces of 1000 samples padded to 4096 would
+    # otherwise hold about 300 MB of float64 copies and complex spectra at once, kept by the tuned allocator.
+    spectrum = np.zeros(nfft // 2 + 1)
+    for start in range(0, len(traces), _SPECTRUM_BATCH):
+        x = np.nan_to_num(np.asarray(traces[start : start + _SPECTRUM_BATCH], dtype=np.float64))
+        x -= x.mean(axis=1, keepdims=True)
+        x *= taper
+        spectrum += np.abs(np.fft.rfft(x, n=nfft, axis=1)).sum(axis=0)
+    spectrum /= max(1, len(traces))
     freqs = np.fft.rfftfreq(nfft)
     valid = (freqs >= 1.0 / n) & (freqs <= 1.0 / min_period)
     if not valid.any() or not np.any(spectrum[valid] > 0):

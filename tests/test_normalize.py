@@ -45,3 +45,14 @@ def test_constant_and_nonfinite_data_map_to_mid_grey():
     assert stats.spread == 1.0
     image = to_image_units(np.array([np.nan, np.inf, -np.inf, 0.0]), stats, target_center=0.47, target_spread=0.15)
     assert np.isfinite(image).all() and image[0] == pytest.approx(0.47)
+
+
+def test_period_estimate_does_not_depend_on_the_fft_batch(monkeypatch):
+    # The mean spectrum is summed over batches of traces to bound memory; the batching must not show.
+    import saltvol.normalize as normalize
+
+    rng = np.random.default_rng(5)
+    traces = np.convolve(rng.standard_normal(40_000), np.hanning(12), mode="same").reshape(100, 400)
+    whole = normalize.estimate_period(traces)
+    monkeypatch.setattr(normalize, "_SPECTRUM_BATCH", 7)
+    assert normalize.estimate_period(traces) == pytest.approx(whole, rel=1e-12)
