@@ -313,7 +313,7 @@ class SaltModel(_DescribedByMeta):
             prob = 0.5 * (both[:n] + both[n:].flip(-1))
         else:
             # A large batch (a whole section): two passes keep the peak activation memory at one batch's worth
-            # instead of two, at the same speed, so memory does not grow with the section size.
+            # instead of two.
             prob = 0.5 * (self._forward(inputs) + self._forward(inputs.flip(-1)).flip(-1))
         prob = calibrate(prob, self.meta.calibration)
         top, left = pad_h // 2, pad_w // 2

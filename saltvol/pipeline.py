@@ -148,7 +148,7 @@ def _pass_tasks(target: cube.CubeTarget, stage: str, probs: da.Array, run_id: st
 
 def _fuse_block(work: str, stages: Sequence[str], region: tuple[slice, ...], live: np.ndarray | None, marker: str, uncertainty: bool) -> int:
     # In place on the first pass's block: an output chunk (64 x 64 traces x all samples) is up to 32 MB, and
-    # the temporaries of np.mean/np.where/np.clip made this, the last stage, the run's peak memory.
+    # np.mean/np.where/np.clip made about six copies of it per task.
     parts = [cube.read_region(work, _SCRATCH[s], region) for s in stages]
     dead = None if live is None else ~live
     if uncertainty and len(parts) == 2:
