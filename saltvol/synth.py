@@ -642,7 +642,7 @@ def _chaos(geo: _Geology, i: np.ndarray, j: np.ndarray, k: np.ndarray) -> np.nda
     return out
 
 
-def _ricker(period: float) -> np.ndarray:
+def ricker_wavelet(period: float) -> np.ndarray:
     """Zero-phase Ricker wavelet with peak frequency ``1 / period`` cycles per sample."""
     half = int(math.ceil(1.5 * period))
     t = np.arange(-half, half + 1, dtype=np.float64)
@@ -672,7 +672,7 @@ def _shaping_filter(traces: np.ndarray, *, period: float) -> _Filter:
     half a trace; the FFT length leaves room for that without wrap-around.
     """
     ns = traces.shape[-1]
-    wavelet = _ricker(period)
+    wavelet = ricker_wavelet(period)
     half = len(wavelet) // 2
     nfft = sp_fft.next_fast_len(2 * ns + 2 * half, real=True)
     response = sp_fft.rfft(wavelet, n=nfft)

@@ -13,6 +13,12 @@ inference applies: the amplitude statistics and the period are measured by
 factor :func:`saltvol.inference.resolve_scale` chooses, all as in
 :func:`saltvol.segment`.
 
+A share of the volumes get a quiet top above their first reflection: a mute
+(exact zeros ending on a ragged line, as on the F3 crops) or a water column
+(weak noise over a seabed reflection). Real sections start that way, and a
+network trained on TGS tiles reads the featureless top, and the strong onset
+under it, as salt (docs/real-data.md); these tiles carry mask 0 there.
+
 Validation stays on TGS tiles only, so the reported score is unchanged in
 meaning.
 """
@@ -28,7 +34,7 @@ import numpy as np
 from ..inference import _resample, resolve_scale, volume_stats
 from ..model import ModelInfo, ModelMeta
 from ..normalize import to_image_units
-from ..synth import make_volume
+from ..synth import ricker_wavelet, make_volume
 
 __all__ = ["SYNTH_PERIODS", "synthetic_tiles"]
 
@@ -42,6 +48,9 @@ _TILES_PER_VOLUME = 12
 _LINES_PER_VOLUME = 4
 #: Share of salt-free tiles asked for (TGS: 39 %).
 _EMPTY_SHARE = 0.35
+#: Share of volumes given a muted or water-filled top, and of their tiles cut from the very top.
+_QUIET_TOP_SHARE = 0.4
+_TOP_TILE_SHARE = 0.6
 
 
 def synthetic_tiles(
@@ -101,6 +110,10 @@ def _tiles_from_volume(
     n_traces = max(24, math.ceil(1.6 * size / factor_guess))
     n_samples = max(48, math.ceil(2.4 * size / factor_guess))
     volume = make_volume((_LINES_PER_VOLUME, n_traces, n_samples), seed=seed, period=period, noise=float(rng.uniform(0.02, 0.15)))
+    top_rows = 0
+    if rng.random() < _QUIET_TOP_SHARE:
+        amplitude, top_rows = _with_quiet_top(volume["amplitude"].values, volume["salt"].values, period=period, rng=rng)
+        volume = volume.assign(amplitude=(volume["amplitude"].dims, amplitude))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # far-from-training periods are the point here
         stats = volume_stats(volume)
@@ -118,11 +131,48 @@ def _tiles_from_volume(
         mask = _resample(np.ascontiguousarray(truth.T), shape) > 0.5
         # TGS has about 39 % salt-free tiles: look for one that often, or salt otherwise.
         want_salt = rng.random() >= _EMPTY_SHARE
+        from_top = top_rows > 0 and rng.random() < _TOP_TILE_SHARE
         for _attempt in range(8):
-            top = int(rng.integers(shape[0] - size + 1))
+            top = int(rng.integers(min(shape[0] - size, round(top_rows * factor)) + 1 if from_top else shape[0] - size + 1))
             left = int(rng.integers(shape[1] - size + 1))
             if mask[top : top + size, left : left + size].any() == want_salt:
                 break
         images.append(np.clip(image[top : top + size, left : left + size], 0.0, 1.0))
         masks.append(mask[top : top + size, left : left + size])
     return images, masks
+
+
+def _with_quiet_top(
+    amplitude: np.ndarray, salt: np.ndarray, *, period: float, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """Blank each trace above a cut line: a mute (zeros) or a water column (weak noise over a seabed).
+
+    ``amplitude`` and ``salt`` are ``(line, trace, sample)``. The cut lies at
+    8-30 % of the trace length, undulates laterally, and for a mute is ragged
+    from trace to trace (as processing mutes are); it always stays a period
+    above the salt. Returns the new amplitude and the deepest cut, in samples.
+    """
+    n_lines, n_traces, n_samples = amplitude.shape
+    traces = np.arange(n_traces)
+    cut = n_samples * rng.uniform(0.08, 0.3) + n_samples * rng.uniform(0.0, 0.06) * np.sin(
+        2 * math.pi * traces / (n_traces * rng.uniform(0.8, 3.0)) + rng.uniform(0, 2 * math.pi)
+    )
+    mute = rng.random() < 0.5
+    cut = np.broadcast_to(cut, (n_lines, n_traces)).copy()
+    if mute:
+        cut += rng.integers(-round(period / 2), round(period / 2) + 1, size=cut.shape)
+    salt_top = np.where(salt.any(axis=-1), salt.argmax(axis=-1), n_samples)
+    cut = np.clip(np.minimum(cut, salt_top - period), 0, None).astype(int)
+    rms = float(np.sqrt(np.mean(np.square(amplitude, dtype=np.float64))))
+    depth = np.arange(n_samples) - cut[..., None]  # samples below the cut
+    out = amplitude.astype(np.float32, copy=True)
+    if mute:
+        out[depth < 0] = 0.0
+    else:
+        noise = rng.normal(0.0, rng.uniform(0.01, 0.1) * rms, size=out.shape).astype(np.float32)
+        out = np.where(depth < 0, noise, out)
+        wavelet = ricker_wavelet(period)
+        half = len(wavelet) // 2
+        near = np.abs(depth) <= half
+        out[near] += np.float32(rng.uniform(1.5, 4.0) * rms) * wavelet[depth[near] + half].astype(np.float32)
+    return out, int(cut.max())

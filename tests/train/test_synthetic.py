@@ -41,3 +41,31 @@ def test_tiles_have_the_asked_shape_both_classes_and_repeat_with_the_seed():
 def test_no_tiles_asked_gives_empty_arrays():
     images, masks = synthetic_tiles(0, meta=META)
     assert images.shape == masks.shape == (0, 101, 101)
+
+
+def test_quiet_tops_are_blank_above_the_cut_and_never_cover_salt():
+    from saltvol.synth import make_volume
+    from saltvol.train.synthetic import _with_quiet_top
+
+    volume = make_volume((4, 48, 160), seed=2, period=12.0)
+    amplitude, salt = volume["amplitude"].values, volume["salt"].values
+    rms = float(np.sqrt(np.mean(amplitude.astype(np.float64) ** 2)))
+    kinds = set()
+    for seed in range(6):
+        out, deepest = _with_quiet_top(amplitude, salt, period=12.0, rng=np.random.default_rng(seed))
+        assert out.shape == amplitude.shape and 0 < deepest < 160
+        top = out[:, :, :4]  # the cut lies at 8 % of the trace or deeper, less half a period of ragged edge
+        kinds.add("mute" if np.all(top == 0) else "water")
+        assert np.abs(top).max() < 0.5 * rms
+        salt_top = np.where(salt.any(axis=-1), salt.argmax(axis=-1), 160)
+        blank = np.cumprod(np.abs(out) < 0.5 * rms, axis=-1).sum(axis=-1)  # leading quiet samples per trace
+        assert np.all(blank <= np.maximum(salt_top, 0))  # the quiet part ends above the salt
+        np.testing.assert_array_equal(out[:, :, -20:], amplitude[:, :, -20:])  # the deep part is untouched
+    assert kinds == {"mute", "water"}
+
+
+def test_some_synthetic_tiles_start_with_a_quiet_top_and_no_salt_there():
+    images, masks = synthetic_tiles(48, meta=META, seed=5)
+    quiet = images[:, :8, :].std(axis=(1, 2)) < 0.02
+    assert 3 <= quiet.sum() <= 24
+    assert not masks[quiet, :8].any()
