@@ -21,7 +21,7 @@ Usage::
 
     python benchmarks/bench_memory.py --tile 64 [--sizes 64x64x128 96x96x192] [--workers N] [--reps 1] [--json FILE]
 
-Where a volume's sections are smaller than a tile (the default tile is 256), its tiles shrink to the
+Where a volume's sections are smaller than a tile (the default tile is 1024), its tiles shrink to the
 section and so do the network's activations: the ratio then grows for reasons that have nothing to
 do with streaming.  Small check runs therefore pass ``--tile 64``; the script warns when tile shapes
 differ between the sizes.

@@ -282,6 +282,9 @@ BAD_CASES = [
     "output_parent_missing",
     "output_in_proc",
     "output_bad_input_overwrite",
+    "output_is_input_zarr",
+    "output_partial_overwrite_bad_input",
+    "resume_garbage_partial",
     # bad options
     "bad_tile",
     "bad_overlap",

@@ -28,7 +28,7 @@ _FORMATS = {"ibm": 1, "ieee": 5}
               metavar="IL XL NS", help="Inlines, crosslines and samples.")
 @click.option("--seed", type=int, default=None, help="Random seed; the same seed gives the same volume.  [default: 0]")
 @click.option("--period", type=float, default=None, metavar="SAMPLES",
-              help="Dominant reflector period in samples (the model was trained near 25).")
+              help="Dominant reflector period in samples (the bundled model was trained near 18).  [default: 25]")
 @click.option("--noise", type=float, default=None, metavar="F", help="Noise level as a fraction of the signal RMS.")
 @click.option("--format", "sample_format", type=click.Choice(sorted(_FORMATS)), default=None,
               help="Sample format of the SEG-Y traces.  [default: ieee]")
