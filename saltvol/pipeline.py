@@ -389,8 +389,12 @@ def segment_to_zarr(
     done = total - len(tasks) - len(fuse_tasks)
     if target.resuming:
         log.info("resuming %s: %d of %d blocks already written are skipped", target.output, done, total)
-    _run(tasks, client=client, concurrency=concurrency, progress=progress, done=done, total=total)
-    _run(fuse_tasks, client=client, concurrency=concurrency, progress=progress, done=total - len(fuse_tasks), total=total)
+    try:
+        _run(tasks, client=client, concurrency=concurrency, progress=progress, done=done, total=total)
+        _run(fuse_tasks, client=client, concurrency=concurrency, progress=progress, done=total - len(fuse_tasks), total=total)
+    except InputError:  # a damaged input chunk: no .partial of this run is left behind
+        cube.abandon(target)
+        raise
 
     sections = {"iline": (shape[0], (shape[1], shape[-1])), "xline": (shape[1], (shape[0], shape[-1])), "line": (1, tuple(shape))} if not is_line else {"line": (1, tuple(shape))}
     tiles = sum(n * tiles_per_section(sec_shape, tile_size=tile_size, overlap=overlap, scale=factor) for stage, (n, sec_shape) in sections.items() if stage in stages)

@@ -127,3 +127,20 @@ def test_a_two_inline_volume_runs_the_inline_pass_only(tmp_path, tiny_model_path
     assert cube.attrs["orientations"] == ["iline"]
     lazy = segment(ds, model=tiny_model_path, tile_size=64)
     np.testing.assert_allclose(cube.salt_probability.values, lazy.values, atol=1e-6)
+
+
+def test_damaged_input_chunk_midway_fails_as_bad_input_and_leaves_nothing(tmp_path, tiny_model_path):
+    """A Zarr input chunk that cannot be decoded, read only after the work store exists: InputError, no .partial."""
+    from saltvol.inference import volume_stats
+    from saltvol.io.zarr import open_volume
+
+    store = tmp_path / "survey.zarr"
+    make_volume((64, 24, 32), seed=3).to_zarr(store, zarr_format=3, consolidated=False, encoding={"amplitude": {"chunks": (4, 24, 32)}})
+    # The statistics read windows of 16 inlines at 0, 24 and 48: inlines 16-19 (chunk 4) only a block reads.
+    chunk = store / "amplitude" / "c" / "4" / "0" / "0"
+    chunk.write_bytes(np.random.default_rng(0).bytes(chunk.stat().st_size))
+    volume_stats(open_volume(store))
+    out = tmp_path / "salt.zarr"
+    with pytest.raises(InputError, match="damaged"):
+        segment_to_zarr(store, out, model=tiny_model_path, tile_size=64, device="cpu")
+    assert not out.exists() and not (tmp_path / ".salt.zarr.partial").exists()

@@ -31,6 +31,7 @@ import zarr
 from ..errors import DataError, InputError, OutputExistsError, OutputPathError
 
 __all__ = [
+    "abandon",
     "CubeTarget",
     "check_file_output",
     "create_store",
@@ -201,6 +202,16 @@ def finalize(target: CubeTarget, *, attrs: Mapping[str, Any], drop: tuple[str, .
     shutil.rmtree(target.work / _PROGRESS_DIR, ignore_errors=True)
     move_into_place(target.work, target.output)
     return target.output
+
+
+def abandon(target: CubeTarget) -> None:
+    """Remove the work store of a run that failed on bad input, unless it continues an earlier run.
+
+    A resume could not get past the same input, and an interrupted run's
+    ``.partial`` (the ``--resume`` case) is never thrown away here.
+    """
+    if not target.resuming:
+        shutil.rmtree(target.work, ignore_errors=True)
 
 
 def move_into_place(tmp: Path, target: Path) -> None:

@@ -40,6 +40,7 @@ the shuffle lines up the exponent bytes of the floats.
 from __future__ import annotations
 
 import logging
+import functools
 import math
 import os
 import shutil
@@ -52,6 +53,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
 import numcodecs
 import numpy as np
 import segyio
@@ -639,7 +641,7 @@ def _compute_block(amplitude: Any, region: tuple[slice, ...]) -> np.ndarray:
 def _open_zarr(name: str, chunks: Mapping[str, int | None] | None) -> xr.Dataset:
     """xr.open_zarr in the store's chunks, a layout check, then the caller's chunks if any."""
     try:
-        ds = xr.open_zarr(name, chunks={})
+        ds = xr.open_zarr(name, chunks={}, from_array_kwargs={"getitem": functools.partial(_read_chunk, store=name)})
     except (FileNotFoundError, KeyError) as e:
         raise InputError(f"no Zarr store at {name!r} ({type(e).__name__}: {e}); check the path or URL") from e
     except (OSError, ValueError, zarr.errors.BaseZarrError) as e:
@@ -661,3 +663,19 @@ def _open_zarr(name: str, chunks: Mapping[str, int | None] | None) -> xr.Dataset
     # is still read and decoded once per compute (xr.open_zarr(chunks=...) would re-read it per piece)
     wanted = {str(k): v for k, v in (chunks or {}).items() if k in ds.dims and v is not None}
     return ds.chunk(wanted) if wanted else ds
+
+
+def _read_chunk(array: Any, key: Any, asarray: bool = True, lock: Any = None, *, store: str) -> Any:
+    """Dask's chunk getter, with a damaged or vanished chunk reported as bad input.
+
+    zarr's codecs raise plain ``RuntimeError``/``ValueError`` on bytes they
+    cannot decode, deep inside a Dask task; without this a damaged store ends
+    a run in an internal error instead of a message naming the store.
+    """
+    try:
+        return da.core.getter(array, key, asarray=asarray, lock=lock)
+    except (RuntimeError, ValueError, OSError, zarr.errors.BaseZarrError) as e:
+        raise InputError(
+            f"cannot read a chunk of the Zarr store {store!r} ({type(e).__name__}: {e}); "
+            "the store is damaged: convert the SEG-Y again"
+        ) from e
