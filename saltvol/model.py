@@ -60,10 +60,10 @@ class ModelConfig:
     """Constructor arguments of the network; saved with the weights so it can be rebuilt."""
 
     arch: Literal["unet"] = "unet"
-    encoder: str = "resnet18"
+    encoder: str = "efficientnet-b0"  # the shipped model's: 1.8x faster per step than resnet18 + scSE, and better (docs/model.md)
     in_channels: int = 1
     classes: int = 1
-    decoder_attention: str | None = "scse"
+    decoder_attention: str | None = None
     decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 16)
     aux_head: bool = True
 

@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 @click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), metavar="DIR",
               help="TGS data in Kaggle's layout (train/images, train/masks or train.csv).")
 @output_opt("Run folder: config, log, checkpoints and the final model.safetensors.", metavar="RUN_DIR")
-@click.option("--encoder", default=None, metavar="NAME", help="smp encoder, e.g. resnet18, resnet34.  [default: resnet18]")
+@click.option("--encoder", default=None, metavar="NAME", help="smp encoder, e.g. efficientnet-b0, resnet18, resnet34.  [default: efficientnet-b0]")
 @click.option("--attention", type=click.Choice(["scse", "none"]), default=None,
-              help="Decoder attention: scse (spatial and channel squeeze-excitation) or none (about 1.5x faster on CPU).  [default: scse]")
+              help="Decoder attention: scse (spatial and channel squeeze-excitation, about 1.5x slower on CPU) or none.  [default: none]")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Epochs in total (with --resume: raise it to train longer).")
 @click.option("--fold", type=click.IntRange(min=0), default=None, metavar="K", help="Validation fold.  [default: 0]")
@@ -67,11 +67,10 @@ def command(
 
     \b
     Examples:
-      saltvol train --data /data/tgs -o runs/r18 --epochs 60
-      saltvol train --data /data/tgs -o runs/b0 --encoder efficientnet-b0 --attention none
-      saltvol train --data /data/tgs -o runs/r18 --resume --epochs 80
-      saltvol train --data /data/tgs -o runs/r18b --init runs/r18/best.pt --lr 1e-3 --lovasz-from 0
-      saltvol train --data /data/tgs -o runs/b0s --encoder efficientnet-b0 --synthetic-tiles 800
+      saltvol train --data /data/tgs -o runs/b0 --epochs 25
+      saltvol train --data /data/tgs -o runs/b0 --resume --epochs 40
+      saltvol train --data /data/tgs -o runs/b0b --init runs/b0/best.pt --lr 1e-3 --lovasz-from 0 --synthetic-tiles 800
+      saltvol train --data /data/tgs -o runs/r18 --encoder resnet18 --attention scse
     """
     from saltvol.model import ModelConfig
     from saltvol.train.loop import TrainConfig, train
