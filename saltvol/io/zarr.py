@@ -39,8 +39,8 @@ the shuffle lines up the exponent bytes of the floats.
 
 from __future__ import annotations
 
-import logging
 import functools
+import logging
 import math
 import os
 import shutil

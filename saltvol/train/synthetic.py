@@ -34,7 +34,7 @@ import numpy as np
 from ..inference import _resample, resolve_scale, volume_stats
 from ..model import ModelInfo, ModelMeta
 from ..normalize import to_image_units
-from ..synth import ricker_wavelet, make_volume
+from ..synth import make_volume, ricker_wavelet
 
 __all__ = ["SYNTH_PERIODS", "synthetic_tiles"]
 
