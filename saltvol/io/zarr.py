@@ -641,7 +641,10 @@ def _compute_block(amplitude: Any, region: tuple[slice, ...]) -> np.ndarray:
 def _open_zarr(name: str, chunks: Mapping[str, int | None] | None) -> xr.Dataset:
     """xr.open_zarr in the store's chunks, a layout check, then the caller's chunks if any."""
     try:
-        ds = xr.open_zarr(name, chunks={}, from_array_kwargs={"getitem": functools.partial(_read_chunk, store=name)})
+        with warnings.catch_warnings():
+            # a store without consolidated metadata (written by another tool) opens fine, just a little slower
+            warnings.filterwarnings("ignore", message="Failed to open Zarr store with consolidated metadata", category=RuntimeWarning)
+            ds = xr.open_zarr(name, chunks={}, from_array_kwargs={"getitem": functools.partial(_read_chunk, store=name)})
     except (FileNotFoundError, KeyError) as e:
         raise InputError(f"no Zarr store at {name!r} ({type(e).__name__}: {e}); check the path or URL") from e
     except (OSError, ValueError, zarr.errors.BaseZarrError) as e:
