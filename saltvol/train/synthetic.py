@@ -132,8 +132,9 @@ def _tiles_from_volume(
         # TGS has about 39 % salt-free tiles: look for one that often, or salt otherwise.
         want_salt = rng.random() >= _EMPTY_SHARE
         from_top = top_rows > 0 and rng.random() < _TOP_TILE_SHARE
+        lowest_top = min(shape[0] - size, round(top_rows * factor)) if from_top else shape[0] - size  # tile's top row
         for _attempt in range(8):
-            top = int(rng.integers(min(shape[0] - size, round(top_rows * factor)) + 1 if from_top else shape[0] - size + 1))
+            top = int(rng.integers(lowest_top + 1))
             left = int(rng.integers(shape[1] - size + 1))
             if mask[top : top + size, left : left + size].any() == want_salt:
                 break
