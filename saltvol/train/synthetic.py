@@ -14,10 +14,12 @@ factor :func:`saltvol.inference.resolve_scale` chooses, all as in
 :func:`saltvol.segment`.
 
 A share of the volumes get a quiet top above their first reflection: a mute
-(exact zeros ending on a ragged line, as on the F3 crops) or a water column
-(weak noise over a seabed reflection). Real sections start that way, and a
-network trained on TGS tiles reads the featureless top, and the strong onset
-under it, as salt (docs/real-data.md); these tiles carry mask 0 there.
+(exact zeros ending on a ragged line, as on the F3 crops), half of them over a
+band of incoherent noise a few periods thick (the shallow, unstacked-looking
+zone under the mute of the F3 2-inline file), or a water column (weak noise
+over a seabed reflection). Real sections start that way, and a network trained
+on TGS tiles reads the featureless top, the chaotic band and the strong onset
+under them as salt (docs/real-data.md); these tiles carry mask 0 there.
 
 Validation stays on TGS tiles only, so the reported score is unchanged in
 meaning.
@@ -30,6 +32,7 @@ import math
 import warnings
 
 import numpy as np
+from scipy import signal
 
 from ..inference import _resample, resolve_scale, volume_stats
 from ..model import ModelInfo, ModelMeta
@@ -151,7 +154,9 @@ def _with_quiet_top(
     ``amplitude`` and ``salt`` are ``(line, trace, sample)``. The cut lies at
     8-30 % of the trace length, undulates laterally, and for a mute is ragged
     from trace to trace (as processing mutes are); it always stays a period
-    above the salt. Returns the new amplitude and the deepest cut, in samples.
+    above the salt. Half of the mutes sit over an incoherent band (see
+    :func:`_incoherent_band`). Returns the new amplitude and the deepest
+    altered sample.
     """
     n_lines, n_traces, n_samples = amplitude.shape
     traces = np.arange(n_traces)
@@ -169,6 +174,10 @@ def _with_quiet_top(
     out = amplitude.astype(np.float32, copy=True)
     if mute:
         out[depth < 0] = 0.0
+        if rng.random() < 0.5:
+            bottom = np.minimum(cut + rng.uniform(2.0, 6.0) * period, salt_top - period).astype(int)
+            out, deepest = _incoherent_band(out, cut, bottom, rms=rms, period=period, rng=rng)
+            return out, max(int(cut.max()), deepest)
     else:
         noise = rng.normal(0.0, rng.uniform(0.01, 0.1) * rms, size=out.shape).astype(np.float32)
         out = np.where(depth < 0, noise, out)
@@ -177,3 +186,27 @@ def _with_quiet_top(
         near = np.abs(depth) <= half
         out[near] += np.float32(rng.uniform(1.5, 4.0) * rms) * wavelet[depth[near] + half].astype(np.float32)
     return out, int(cut.max())
+
+
+def _incoherent_band(
+    amplitude: np.ndarray, top: np.ndarray, bottom: np.ndarray, *, rms: float, period: float, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """Replace samples ``top <= s < bottom`` of each trace by weaker noise at the reflectors' period.
+
+    The noise is white per trace, band-limited along ``sample`` by the same
+    Ricker wavelet as the reflectors, and mixed with a little of the layering
+    it replaces, so it is laterally almost uncorrelated (0.1-0.3 on the F3
+    file, against 0.6-0.75 for its reflectors) at 30-80 % of their RMS:
+    chaotic like salt interiors, but under a mute where no salt is.
+    Returns the amplitude and the deepest sample replaced (0 if none).
+    """
+    samples = np.arange(amplitude.shape[-1])
+    inside = (samples >= top[..., None]) & (samples < bottom[..., None])
+    if not inside.any():
+        return amplitude, 0
+    noise = signal.fftconvolve(rng.standard_normal(amplitude.shape), ricker_wavelet(period)[None, None, :], mode="same", axes=-1)
+    noise *= rng.uniform(0.3, 0.8) * rms / max(float(noise.std()), 1e-12)
+    keep = rng.uniform(0.0, 0.35)  # share of the layering left in the band
+    out = amplitude.copy()
+    out[inside] = (keep * amplitude[inside] + math.sqrt(1.0 - keep**2) * noise[inside]).astype(np.float32)
+    return out, int(bottom[inside.any(axis=-1)].max())

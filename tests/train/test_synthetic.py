@@ -69,3 +69,33 @@ def test_some_synthetic_tiles_start_with_a_quiet_top_and_no_salt_there():
     quiet = images[:, :8, :].std(axis=(1, 2)) < 0.02
     assert 3 <= quiet.sum() <= 24
     assert not masks[quiet, :8].any()
+
+
+def test_some_mutes_sit_over_an_incoherent_band_that_stays_above_the_salt():
+    from saltvol.synth import make_volume
+    from saltvol.train.synthetic import _with_quiet_top
+
+    period = 12.0
+    volume = make_volume((4, 48, 200), seed=3, period=period)
+    amplitude, salt = volume["amplitude"].values, volume["salt"].values
+    salt_top = np.where(salt.any(axis=-1), salt.argmax(axis=-1), 200)
+    bands = 0
+    for seed in range(12):
+        out, deepest = _with_quiet_top(amplitude, salt, period=period, rng=np.random.default_rng(seed))
+        changed = (out != amplitude) & (out != 0)  # neither the original layering nor the mute
+        if not np.all(out[:, :, :4] == 0) or not changed.any():
+            continue  # a water column, or a mute without a band
+        bands += 1
+        first_changed = np.where(changed.any(axis=-1), changed.argmax(axis=-1), 200)
+        last_changed = np.where(changed.any(axis=-1), 199 - changed[..., ::-1].argmax(axis=-1), -1)
+        assert np.all(last_changed < salt_top - period + 1)  # the band ends a period above the salt
+        assert deepest >= last_changed.max()  # the tiles cut from the top reach the band's base
+        band_rows = [(line, t) for line in range(4) for t in range(48) if last_changed[line, t] - first_changed[line, t] > 2 * period]
+        assert band_rows, "the band is a few periods thick somewhere"
+        line, t = band_rows[0]
+        rows = slice(first_changed[line, t], last_changed[line, t])
+        left, right = out[line, t - 1 if t else t + 1, rows], out[line, t, rows]
+        inside_corr = abs(np.corrcoef(left, right)[0, 1])
+        original_corr = abs(np.corrcoef(amplitude[line, t - 1 if t else t + 1, rows], amplitude[line, t, rows])[0, 1])
+        assert inside_corr < original_corr  # less coherent from trace to trace than the layering it replaced
+    assert bands >= 2
