@@ -8,6 +8,7 @@ imported at the top.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -238,7 +239,7 @@ def _untrained_model(target: Path, config: str, meta: str, *, half: bool) -> Pat
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         code = (
-            "import sys, torch; from saltvol.model import ModelConfig, ModelMeta, build_model, save_model; "
+            "import sys, torch; from saltvol.model import ModelConfig, ModelMeta, build_model, read_model_info, save_model; "
             f"torch.manual_seed(0); c = {config}; "
             f"save_model(build_model(c), ModelMeta(config=c, {meta}), sys.argv[1], half={half})"
         )
@@ -256,10 +257,17 @@ def light_model(folder: Path = DATA) -> tuple[Path, str]:
     model those take hours on 2 cores.  This untrained U-Net (timm MobileNetV3-small
     x0.5 encoder, 16-channel decoder, no attention, no aux head, TTA off) exercises the
     same code path with the same tile shapes, and its weights and activations are a
-    small constant, so peak memory then shows the pipeline's own share.
+    small constant, so peak memory then shows the pipeline's own share.  Tile shapes
+    follow the scale matching, so the network carries the bundled model's reflector
+    period (and is rebuilt when the bundled file changes).
     """
     config = f"ModelConfig(encoder={LIGHT_ENCODER!r}, decoder_attention=None, decoder_channels=(16, 16, 16, 16, 16), aux_head=False)"
-    target = _untrained_model(folder / "light-mobilenetv3.safetensors", config, "name='light-benchmark', tta=False", half=False)
+    meta = "name='light-benchmark', tta=False"
+    name = "light-mobilenetv3.safetensors"
+    if BUNDLED_MODEL.is_file():
+        meta += ", period_px=read_model_info().period_px"  # evaluated in the subprocess
+        name = f"light-mobilenetv3-{hashlib.sha256(BUNDLED_MODEL.read_bytes()).hexdigest()[:12]}.safetensors"
+    target = _untrained_model(folder / name, config, meta, half=False)
     return target, f"light untrained network ({LIGHT_ENCODER} encoder, TTA off): measures the pipeline, not the model"
 
 
