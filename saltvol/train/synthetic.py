@@ -154,8 +154,9 @@ def _with_quiet_top(
     ``amplitude`` and ``salt`` are ``(line, trace, sample)``. The cut lies at
     8-30 % of the trace length, undulates laterally, and for a mute is ragged
     from trace to trace (as processing mutes are); it always stays a period
-    above the salt. Half of the mutes sit over an incoherent band (see
-    :func:`_incoherent_band`). Returns the new amplitude and the deepest
+    above the salt. Half of the mutes sit over an incoherent band 2-10 periods
+    thick, ending a period above the salt and in the upper 60 % of the trace
+    (see :func:`_incoherent_band`). Returns the new amplitude and the deepest
     altered sample.
     """
     n_lines, n_traces, n_samples = amplitude.shape
@@ -175,7 +176,8 @@ def _with_quiet_top(
     if mute:
         out[depth < 0] = 0.0
         if rng.random() < 0.5:
-            bottom = np.minimum(cut + rng.uniform(2.0, 6.0) * period, salt_top - period).astype(int)
+            thickness = rng.uniform(2.0, 10.0) * period
+            bottom = np.minimum(np.minimum(cut + thickness, salt_top - period), 0.6 * n_samples).astype(int)
             out, deepest = _incoherent_band(out, cut, bottom, rms=rms, period=period, rng=rng)
             return out, max(int(cut.max()), deepest)
     else:

@@ -89,6 +89,7 @@ def test_some_mutes_sit_over_an_incoherent_band_that_stays_above_the_salt():
         first_changed = np.where(changed.any(axis=-1), changed.argmax(axis=-1), 200)
         last_changed = np.where(changed.any(axis=-1), 199 - changed[..., ::-1].argmax(axis=-1), -1)
         assert np.all(last_changed < salt_top - period + 1)  # the band ends a period above the salt
+        assert last_changed.max() < 0.6 * 200  # and in the upper part of the trace
         assert deepest >= last_changed.max()  # the tiles cut from the top reach the band's base
         band_rows = [(line, t) for line in range(4) for t in range(48) if last_changed[line, t] - first_changed[line, t] > 2 * period]
         assert band_rows, "the band is a few periods thick somewhere"
