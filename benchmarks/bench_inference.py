@@ -136,13 +136,16 @@ def worker_monai(args: argparse.Namespace) -> None:
             native = (sections.shape[2], sections.shape[1])
             scaled = (max(1, int(round(native[0] * scale))), max(1, int(round(native[1] * scale))))
             out = np.empty(sections.shape, np.float32)
+            # saltvol's tile shrinks to a smaller section (whole-section tiles); MONAI would pad the section up to
+            # the window instead, so give it the tile shape saltvol used.
+            roi = (min(tile, scaled[0]), min(tile, scaled[1]))
             for start in range(0, len(sections), 16):  # 16 sections per call, as a block would hold
                 images = np.stack([
                     _resample(to_image_units(s.T, stats, target_center=model.meta.image_center, target_spread=model.meta.image_spread), scaled)
                     for s in sections[start : start + 16]
                 ])
                 prob = sliding_window_inference(
-                    torch.from_numpy(images)[:, None], (tile, tile), batch, predictor, overlap=overlap, mode="gaussian"
+                    torch.from_numpy(images)[:, None], roi, batch, predictor, overlap=overlap, mode="gaussian"
                 )[:, 0].numpy()
                 for i, p in enumerate(prob):
                     out[start + i] = np.clip(_resample(p, native), 0, 1).T
