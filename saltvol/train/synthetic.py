@@ -197,9 +197,10 @@ def _incoherent_band(
 
     The noise is white per trace, band-limited along ``sample`` by the same
     Ricker wavelet as the reflectors, and mixed with a little of the layering
-    it replaces, so it is laterally almost uncorrelated (0.1-0.3 on the F3
-    file, against 0.6-0.75 for its reflectors) at 30-80 % of their RMS:
-    chaotic like salt interiors, but under a mute where no salt is.
+    it replaces, so it is laterally almost uncorrelated at 30-80 % of their
+    RMS, like the F3 band (trace-to-trace correlation 0.1-0.3 there, against
+    0.6-0.75 for the reflectors below): chaotic like salt interiors, but under
+    a mute where no salt is.
     Returns the amplitude and the deepest sample replaced (0 if none).
     """
     samples = np.arange(amplitude.shape[-1])
