@@ -27,15 +27,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tgs", help="TGS folder")
     args = p.parse_args(argv)
 
+    from saltvol.errors import SaltvolError
     from saltvol.metrics import tgs_score_per_image
     from saltvol.model import load_model
     from saltvol.train.data import load_tgs, stratified_folds
     from saltvol.train.evaluate import postprocess, predict_probabilities
 
-    data = load_tgs(args.data)
+    try:
+        data = load_tgs(args.data)
+        models = [load_model(path, device="cpu") for path in (args.old, args.new)]
+    except SaltvolError as e:  # a bad path or file: one line, as the saltvol commands say it
+        sys.exit(f"compare_models: {e}")
     if data.masks is None:
         sys.exit(f"{args.data} has no masks; pass the TGS training folder with --data")
-    models = [load_model(path, device="cpu") for path in (args.old, args.new)]
     splits = {(m.meta.data_fingerprint, m.meta.fold, m.meta.k_folds, m.meta.split_seed) for m in models}
     if len(splits) != 1:
         sys.exit(f"the two models were validated on different splits {sorted(map(str, splits))}; a paired comparison needs the same tiles")
