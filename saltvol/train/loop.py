@@ -77,6 +77,7 @@ class TrainConfig:
     threads: int | None = None
     init_from: str | None = None
     synthetic_tiles: int = 0
+    symmetric_lovasz: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -111,16 +112,27 @@ def _lr_at(step: int, total: int, warmup: int, config: TrainConfig) -> float:
 
 
 class _Losses:
-    """BCE + soft Dice while the network finds salt, then the Lovasz hinge to sharpen IoU."""
+    """BCE + soft Dice while the network finds salt, then the Lovasz hinge to sharpen IoU.
 
-    def __init__(self) -> None:
+    The symmetric Lovasz hinge averages the hinge on salt with the hinge on
+    sediment (negated logits, inverted masks).  On a tile without salt the
+    plain per-image hinge only penalises the single worst pixel (the IoU of
+    an empty class has one non-zero gradient entry), so a scatter of false
+    salt costs no more than one false pixel; the sediment term makes every
+    false pixel count.
+    """
+
+    def __init__(self, *, symmetric_lovasz: bool = False) -> None:
         import segmentation_models_pytorch as smp
 
+        self.symmetric_lovasz = symmetric_lovasz
         self.dice = smp.losses.DiceLoss(mode="binary", from_logits=True)
         self.lovasz = smp.losses.LovaszLoss(mode="binary", per_image=True)
 
     def __call__(self, name: str, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         if name == "lovasz":
+            if self.symmetric_lovasz:
+                return 0.5 * (self.lovasz(logits, masks) + self.lovasz(-logits, 1.0 - masks))
             return self.lovasz(logits, masks)
         return F.binary_cross_entropy_with_logits(logits, masks) + self.dice(logits, masks)
 
@@ -269,7 +281,7 @@ def train(
 
     amp = autocast_dtype(device)
     scaler = torch.amp.GradScaler("cuda", enabled=device == "cuda")
-    losses = _Losses()
+    losses = _Losses(symmetric_lovasz=config.symmetric_lovasz)
     synth_images, synth_masks = synthetic_tiles(config.synthetic_tiles, meta=meta, seed=config.seed)
     images_t = _standardize(np.concatenate([data.images[train_index], synth_images]), meta)
     masks_t = torch.from_numpy(np.concatenate([data.masks[train_index], synth_masks.astype(bool)])).float()[:, None]

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 @click.option("--synthetic-tiles", type=click.IntRange(min=0), default=None, metavar="N",
               help="Add N tiles cut from 'saltvol synth' volumes at reflector periods of 8-30 px, mapped and rescaled as "
               "'segment' maps real sections (validation stays on TGS tiles).  [default: 0]")
+@click.option("--symmetric-lovasz", is_flag=True, default=None,
+              help="Average the Lovasz hinge on salt with the hinge on sediment, so every false salt pixel on an "
+              "empty tile counts (the plain hinge counts only the worst one).")
 @resume_opt
 def command(
     data_dir: Path,
@@ -56,6 +59,7 @@ def command(
     init_from: Path | None,
     lovasz_from: float | None,
     synthetic_tiles: int | None,
+    symmetric_lovasz: bool | None,
     resume: bool,
 ) -> None:
     """Train a salt model on TGS tiles.
@@ -76,7 +80,8 @@ def command(
     from saltvol.train.loop import TrainConfig, train
 
     settings = given(fold=fold, k_folds=k_folds, batch_size=batch_size, lr=lr, input_mode=input_mode, limit=limit, threads=threads,
-                     lovasz_from=lovasz_from, init_from=str(init_from) if init_from else None, synthetic_tiles=synthetic_tiles)
+                     lovasz_from=lovasz_from, init_from=str(init_from) if init_from else None, synthetic_tiles=synthetic_tiles,
+                     symmetric_lovasz=symmetric_lovasz)
     if init_from and (encoder or attention):
         raise click.UsageError("--encoder and --attention come with the --init model; drop them")
     if resume:
