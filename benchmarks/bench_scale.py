@@ -2,8 +2,9 @@
 
 For each period, a `saltvol.synth` volume is segmented twice with the same
 model, once with `scale="auto"` (sections resampled so the volume's measured
-reflector period matches the training data's) and once with `scale=1` (native
-sampling), and the salt-probability cube is compared with the true mask:
+reflector period matches the training data's) and once at native sampling
+(`scale=1`, or the model's own input zoom for a model trained with
+``--input-scale``, so only period matching differs), and the salt-probability cube is compared with the true mask:
 3D IoU at 0.5, and the mean probability inside salt and in sediment.
 
     python benchmarks/bench_scale.py [--model PATH] [--periods 8 12 20 30] [--shape 48 48 192] [--seeds 1 2] [--json out.json]
@@ -63,7 +64,7 @@ def main() -> None:
         for seed in args.seeds:
             ds = make_volume(tuple(args.shape), seed=seed, period=period)
             auto = _measure(ds, model, "auto")
-            native = _measure(ds, model, 1.0)
+            native = _measure(ds, model, model.meta.input_scale)
             rows.append({"period": period, "seed": seed, "auto": auto, "native": native})
     print()
     print("| true period px | measured px | scale (auto) | IoU auto | IoU native | ratio | p(salt) auto / native | p(sediment) auto / native |")
@@ -80,10 +81,10 @@ def main() -> None:
         for seed in args.seeds:
             ds = make_volume(tuple(args.context_shape), seed=seed, period=model.period_px)
             for tile in args.tile_sizes:
-                context.append({"tile": tile, "seed": seed, **_measure(ds, model, 1.0, tile_size=tile or 10**6, orientations=("iline",))})
+                context.append({"tile": tile, "seed": seed, **_measure(ds, model, model.meta.input_scale, tile_size=tile or 10**6, orientations=("iline",))})
         print()
         shape = " x ".join(map(str, args.context_shape))
-        print(f"Context at the training period ({model.period_px:.1f} px), {shape} volume, inline sections, scale 1:")
+        print(f"Context at the training period ({model.period_px:.1f} px), {shape} volume, inline sections, scale {model.meta.input_scale:g}:")
         print("| seed | tile | IoU | p(salt) | p(sediment) | seconds |")
         print("|---|---|---|---|---|---|")
         for c in context:

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {' + '.join(map(str, combo))} | {shipped:.4f} | {tuned:.4f} |")
 
     network = model.network.float().eval()
-    x = to_network_size(torch.from_numpy((val.images - meta.image_mean) / meta.image_std)[:, None], meta.train_size, meta.input_mode)
+    x = to_network_size(torch.from_numpy((val.images - meta.image_mean) / meta.image_std)[:, None], meta.train_size, meta.input_mode, meta.input_scale)
     with torch.inference_mode():
         outputs = [network(torch.cat([b, b.flip(-1)]).contiguous(memory_format=torch.channels_last)) for b in x.split(64)]
     if not all(isinstance(o, tuple) for o in outputs):

@@ -205,24 +205,25 @@ def volume_stats(data: xr.Dataset | xr.DataArray, *, n_windows: int = 9, width: 
 
 
 def resolve_scale(scale: Literal["auto"] | float, stats: VolumeStats, model: SaltModel | ModelInfo) -> float:
-    """The resampling factor for sections: explicit, or model period / volume period."""
+    """The resampling factor for sections: explicit, or the network's period / the volume's period."""
     if scale != "auto":
         factor = float(scale)
         if not (math.isfinite(factor) and 0.05 <= factor <= 20):
             raise DataError(f"scale factor {scale!r} is out of range; pass --scale auto or a factor between 0.05 and 20")
         return factor
     if stats.period_px is None:
-        return 1.0
-    factor = model.period_px / stats.period_px
-    if not 1 / _OOD_FACTOR <= factor <= _OOD_FACTOR:
+        return float(model.meta.input_scale)
+    # Out of distribution is judged at the tiles' own scale; the factor brings sections to the network's.
+    ratio = model.period_px / stats.period_px
+    if not 1 / _OOD_FACTOR <= ratio <= _OOD_FACTOR:
         warnings.warn(
             f"the volume's dominant reflector period is {stats.period_px:.1f} samples, the model was trained at "
-            f"{model.period_px:.1f}; sections are resampled by {factor:.2f} (--scale auto); "
+            f"{model.period_px:.1f}; sections are resampled by {ratio * model.meta.input_scale:.2f} (--scale auto); "
             "check the result, or pass --scale FACTOR",
             UserWarning,
             stacklevel=3,
         )
-    factor = float(np.clip(factor, 0.25, 4.0))
+    factor = float(np.clip(ratio, 0.25, 4.0)) * float(model.meta.input_scale)
     return 1.0 if abs(factor - 1) <= _SCALE_DEADBAND else round(factor, 3)
 
 

@@ -77,8 +77,11 @@ class ModelMeta:
     ``image_spread`` are the robust centre (median) and spread (half the
     16-84 percentile range) of the training images in those units: the target
     that :mod:`saltvol.normalize` maps seismic amplitudes onto.  ``period_px``
-    is the dominant vertical reflector period of the training tiles in pixels,
-    the target of scale matching.  ``calibration`` is the Platt scaling
+    is the dominant vertical reflector period of the training tiles in pixels;
+    ``input_scale`` is the zoom from tile pixels to network pixels (2.0 for a
+    network trained on tiles upsampled 101 -> 202), so the target of scale
+    matching is their product (:attr:`SaltModel.network_period_px`): a
+    section is resampled to the period the network saw.  ``calibration`` is the Platt scaling
     ``(a, b)`` fitted on validation pixels at export: the network's
     (TTA-averaged) probability ``p`` is reported as ``sigmoid(a * logit(p) + b)``.
     A Lovasz-trained network puts nearly all pixels near 0.25 or 0.75, whatever
@@ -90,6 +93,7 @@ class ModelMeta:
     config: ModelConfig = field(default_factory=ModelConfig)
     train_size: int = 128
     input_mode: Literal["pad", "resize"] = "pad"
+    input_scale: float = 1.0
     image_mean: float = 0.4723
     image_std: float = 0.1621
     image_center: float = 0.4706
@@ -218,6 +222,11 @@ class _DescribedByMeta:
     @property
     def period_px(self) -> float:
         return float(self.meta.period_px)
+
+    @property
+    def network_period_px(self) -> float:
+        """The reflector period as the network saw it: the tiles' period times the input zoom."""
+        return float(self.meta.period_px) * float(self.meta.input_scale)
 
 
 class SaltModel(_DescribedByMeta):
@@ -421,6 +430,7 @@ def _meta_problem(meta: ModelMeta) -> str | None:
         (number(meta.image_std) and meta.image_std > 0, f"image_std {meta.image_std!r} is not a positive number"),
         (number(meta.image_spread) and meta.image_spread > 0, f"image_spread {meta.image_spread!r} is not a positive number"),
         (number(meta.period_px) and meta.period_px > 0, f"period_px {meta.period_px!r} is not a positive number"),
+        (number(meta.input_scale) and 0.25 <= meta.input_scale <= 8, f"input_scale {meta.input_scale!r} is not a zoom between 0.25 and 8"),
         (number(meta.threshold) and 0 <= meta.threshold <= 1, f"threshold {meta.threshold!r} is not in [0, 1]"),
         (isinstance(meta.min_area, int) and meta.min_area >= 0, f"min_area {meta.min_area!r} is not a count"),
         (isinstance(meta.tta, bool), "tta is not true/false"),

@@ -9,6 +9,7 @@ import xarray as xr
 
 from saltvol.errors import DataError
 from saltvol.inference import (
+    resolve_scale,
     segment,
     segment_sections,
     usable_orientations,
@@ -111,6 +112,18 @@ def test_period_estimate_follows_the_wavelet():
     for period in (12.0, 25.0):
         stats = volume_stats(make_volume((24, 24, 256), seed=1, period=period))
         assert stats.period_px == pytest.approx(period, rel=0.2)
+
+
+def test_a_zoomed_model_gets_sections_at_its_network_scale(tiny_model):
+    zoomed = tiny_model.with_meta(input_scale=2.0)  # trained on tiles upsampled 2x
+    near = volume_stats(make_volume((16, 16, 128), seed=2, period=tiny_model.period_px))
+    far = volume_stats(make_volume((16, 16, 128), seed=2, period=tiny_model.period_px / 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the tiles' own scale is in distribution
+        factor = resolve_scale("auto", near, zoomed)
+    assert factor == pytest.approx(2 * tiny_model.period_px / near.period_px, rel=1e-3)
+    with pytest.warns(UserWarning, match="--scale"):
+        assert resolve_scale("auto", far, zoomed) > 4
 
 
 def test_out_of_distribution_scale_warns_once(tiny_model):

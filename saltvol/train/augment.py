@@ -30,22 +30,34 @@ class AugmentConfig:
     brightness: float = 0.05
 
 
-def to_network_size(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-    """Bring (N, C, 101, 101) tiles to (N, C, size, size): reflect-pad or bilinear resize."""
-    h, w = x.shape[-2:]
+def to_network_size(x: torch.Tensor, size: int, mode: str, scale: float = 1.0) -> torch.Tensor:
+    """Bring (N, C, h, w) tiles to (N, C, size, size): zoom by ``scale`` and reflect-pad, or bilinear resize.
+
+    ``scale`` applies to ``mode="pad"`` only: a network trained at 2x sees
+    101 px tiles upsampled to 202 and padded to ``size`` (256 keeps the
+    padding's share of a 128 px input at 1x).
+    """
     if mode == "resize":
         return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    if scale != 1.0:
+        x = F.interpolate(x, size=_zoomed(x.shape[-2:], scale), mode="bilinear", align_corners=False)
+    h, w = x.shape[-2:]
     pad_h, pad_w = size - h, size - w
     return F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), mode="reflect")
 
 
-def from_network_size(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
-    """Undo :func:`to_network_size`: crop the centre or resize back to ``size``."""
-    h, w = size
+def from_network_size(x: torch.Tensor, size: tuple[int, int], mode: str, scale: float = 1.0) -> torch.Tensor:
+    """Undo :func:`to_network_size`: crop the centre (and zoom back), or resize back to ``size``."""
     if mode == "resize":
         return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    h, w = _zoomed(size, scale)
     top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
-    return x[..., top : top + h, left : left + w]
+    x = x[..., top : top + h, left : left + w]
+    return x if scale == 1.0 else F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def _zoomed(shape: tuple[int, ...], scale: float) -> tuple[int, int]:
+    return round(shape[0] * scale), round(shape[1] * scale)
 
 
 def augment_batch(

@@ -36,7 +36,7 @@ def predict_probabilities(
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
             x = torch.from_numpy((images[start : start + batch_size] - meta.image_mean) / meta.image_std).float()[:, None]
-            x = to_network_size(x, meta.train_size, meta.input_mode)
+            x = to_network_size(x, meta.train_size, meta.input_mode, meta.input_scale)
             n = len(x)
             if tta:
                 x = torch.cat([x, x.flip(-1)])
@@ -48,7 +48,7 @@ def predict_probabilities(
             if tta:
                 prob = 0.5 * (prob[:n] + prob[n:].flip(-1))
             prob = calibrate(prob, meta.calibration)
-            out[start : start + n] = from_network_size(prob, size, meta.input_mode)[:, 0].cpu().numpy()
+            out[start : start + n] = from_network_size(prob, size, meta.input_mode, meta.input_scale)[:, 0].cpu().numpy()
     return out
 
 

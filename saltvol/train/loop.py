@@ -49,7 +49,7 @@ from .evaluate import (
     tune_postprocessing,
 )
 
-__all__ = ["EpochReport", "TrainConfig", "export_best", "train"]
+__all__ = ["EpochReport", "TrainConfig", "default_input_size", "export_best", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class TrainConfig:
     aux_weight: float = 0.1
     input_size: int = 128
     input_mode: Literal["pad", "resize"] = "pad"
+    input_scale: float = 1.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     limit: int | None = None
     threads: int | None = None
@@ -152,6 +153,35 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
         ) from e
 
 
+def default_input_size(input_scale: float) -> int:
+    """The network input for tiles zoomed by ``input_scale``: 128 px at 1x, scaled, rounded up to a multiple of 32.
+
+    Keeps the reflect padding's share of the input (27 px of 128) at every zoom.
+    """
+    return 32 * math.ceil(128 * input_scale / 32)
+
+
+def _network_zoom(config: TrainConfig, *, tile_size: int) -> float:
+    """How much larger the network sees a tile than its pixels: the scale matching target's factor."""
+    return config.input_size / tile_size if config.input_mode == "resize" else config.input_scale
+
+
+def _check_input(config: TrainConfig, *, tile_size: int) -> None:
+    """Refuse input settings the network cannot take, before a run folder is made."""
+    if config.input_mode == "resize" and config.input_scale != 1.0:
+        raise InputError("--input-scale zooms padded tiles; with --input-mode resize set --input-size instead")
+    if not 0.5 <= config.input_scale <= 4:
+        raise InputError(f"input scale {config.input_scale:g} is out of range; pass a zoom between 0.5 and 4")
+    zoomed = round(tile_size * config.input_scale)
+    if config.input_mode == "pad" and not zoomed <= config.input_size < 2 * zoomed:
+        raise InputError(
+            f"tiles zoomed to {zoomed} px do not reflect-pad to {config.input_size} px; "
+            f"pass --input-size between {zoomed} and {2 * zoomed - 1} (a multiple of 32)"
+        )
+    if config.input_size % 32:
+        raise InputError(f"input size {config.input_size} is not a multiple of 32; pass --input-size {32 * math.ceil(config.input_size / 32)}")
+
+
 def _meta_for(config: TrainConfig, data: TGSData, train_index: np.ndarray) -> ModelMeta:
     images = data.images[train_index]
     stats = image_stats(images)
@@ -161,6 +191,7 @@ def _meta_for(config: TrainConfig, data: TGSData, train_index: np.ndarray) -> Mo
         config=config.model,
         train_size=config.input_size,
         input_mode=config.input_mode,
+        input_scale=_network_zoom(config, tile_size=images.shape[-1]),
         image_mean=float(images.mean()),
         image_std=float(images.std()),
         image_center=stats.center,
@@ -249,6 +280,7 @@ def train(
     folds = stratified_folds(data.coverage, k=config.k_folds, seed=config.seed)
     if not 0 <= config.fold < config.k_folds:
         raise InputError(f"fold {config.fold} does not exist; choose 0..{config.k_folds - 1}")
+    _check_input(config, tile_size=data.images.shape[-1])
     if init_meta is not None:
         _check_same_split(init_meta, config, data)
     run_dir.mkdir(parents=True, exist_ok=True)  # only once the settings are known to be usable
@@ -304,8 +336,8 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(global_step, total_steps, warmup, config)
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
-            x = to_network_size(images_t[batch], config.input_size, config.input_mode)
-            y = to_network_size(masks_t[batch], config.input_size, config.input_mode)
+            x = to_network_size(images_t[batch], config.input_size, config.input_mode, config.input_scale)
+            y = to_network_size(masks_t[batch], config.input_size, config.input_mode, config.input_scale)
             x, y = augment_batch(x, y, _scaled_augment(config.augment, meta), generator)
             x = x.contiguous(memory_format=torch.channels_last).to(device, non_blocking=True)
             y = y.to(device, non_blocking=True)

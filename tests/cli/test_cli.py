@@ -365,8 +365,9 @@ def test_train_and_resume(run_cli, tmp_path):
     assert resumed.stdout.splitlines()[0].startswith("epoch 2/2 ")
     assert len((run / "log.jsonl").read_text().splitlines()) == 2
     warm = run_cli("train", *common[:2], "-o", tmp_path / "warm", *common[4:], "--init", run / "best.pt", "--lovasz-from", 0, "--epochs", 1,
-                   "--symmetric-lovasz")
+                   "--symmetric-lovasz", "--input-scale", 1.5)
     assert warm.returncode == 0, warm.stderr
     assert json.loads((tmp_path / "warm" / "log.jsonl").read_text())["loss_name"] == "lovasz"
     assert json.loads((tmp_path / "warm" / "config.json").read_text())["symmetric_lovasz"] is True
+    assert json.loads((tmp_path / "warm" / "config.json").read_text())["input_size"] == 192  # from --input-scale
     assert json.loads((tmp_path / "warm" / "config.json").read_text())["model"]["decoder_attention"] is None  # from the --init model
