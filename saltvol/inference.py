@@ -509,6 +509,7 @@ def segment(
         scale=factor,
         volume_period_px=stats.period_px if stats.period_px is not None else float("nan"),
         model_period_px=saltmodel.period_px,
+        model_input_scale=float(saltmodel.meta.input_scale),
         model_name=saltmodel.name,
         model_sha256=saltmodel.sha256 or "",
     )

@@ -418,6 +418,7 @@ def segment_to_zarr(
         "scale": factor,
         "volume_period_px": stats.period_px if stats.period_px is not None else float("nan"),
         "model_period_px": saltmodel.period_px,
+        "model_input_scale": float(saltmodel.meta.input_scale),
         "amplitude_center": stats.amplitude.center,
         "amplitude_spread": stats.amplitude.spread,
         "seconds": round(time.time() - started, 1),

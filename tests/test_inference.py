@@ -124,6 +124,8 @@ def test_a_zoomed_model_gets_sections_at_its_network_scale(tiny_model):
     assert factor == pytest.approx(2 * tiny_model.period_px / near.period_px, rel=1e-3)
     with pytest.warns(UserWarning, match="--scale"):
         assert resolve_scale("auto", far, zoomed) > 4
+    attrs = segment(make_volume((4, 6, 64), seed=2, period=tiny_model.period_px), model=zoomed, tile_size=64).attrs
+    assert attrs["model_input_scale"] == 2.0 and attrs["scale"] > 1.5  # provenance says why sections were upsampled
 
 
 def test_out_of_distribution_scale_warns_once(tiny_model):

@@ -40,6 +40,7 @@ def test_cube_reopens_with_coords_attrs_and_values_in_range(reference, volume, t
     assert attrs["tile_size"] == 64 and attrs["stride"] == 32
     assert attrs["batch_size"] == 4 and attrs["device"] == "cpu"  # no batch size given: the CPU default
     assert attrs["scale"] > 0 and "volume_period_px" in attrs and "model_period_px" in attrs
+    assert attrs["model_input_scale"] == 1.0  # a model trained on unzoomed tiles
     assert attrs["orientations"] == ["iline", "xline"]
     assert attrs["tiles_inferred"] > 0 and len(attrs["model_sha256"]) == 64
     assert "saltvol_run" not in attrs
