@@ -215,15 +215,15 @@ def resolve_scale(scale: Literal["auto"] | float, stats: VolumeStats, model: Sal
         return float(model.meta.input_scale)
     # Out of distribution is judged at the tiles' own scale; the factor brings sections to the network's.
     ratio = model.period_px / stats.period_px
+    factor = float(np.clip(ratio, 0.25, 4.0)) * float(model.meta.input_scale)
     if not 1 / _OOD_FACTOR <= ratio <= _OOD_FACTOR:
         warnings.warn(
             f"the volume's dominant reflector period is {stats.period_px:.1f} samples, the model was trained at "
-            f"{model.period_px:.1f}; sections are resampled by {ratio * model.meta.input_scale:.2f} (--scale auto); "
+            f"{model.period_px:.1f}; sections are resampled by {factor:.2f} (--scale auto); "
             "check the result, or pass --scale FACTOR",
             UserWarning,
             stacklevel=3,
         )
-    factor = float(np.clip(ratio, 0.25, 4.0)) * float(model.meta.input_scale)
     return 1.0 if abs(factor - 1) <= _SCALE_DEADBAND else round(factor, 3)
 
 

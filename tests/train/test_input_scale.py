@@ -12,7 +12,7 @@ from saltvol.model import ModelConfig, load_model
 from saltvol.train.augment import from_network_size, to_network_size
 from saltvol.train.data import load_tgs
 from saltvol.train.evaluate import predict_probabilities
-from saltvol.train.loop import TrainConfig, default_input_size, train
+from saltvol.train.loop import TrainConfig, _network_zoom, default_input_size, train
 from tests.conftest import TGS_DIR
 
 TINY = ModelConfig(encoder="resnet18", decoder_channels=(32, 16, 16, 16, 16))
@@ -39,6 +39,11 @@ def test_a_zoomed_tile_is_upsampled_then_padded_and_comes_back():
 def test_no_zoom_is_an_exact_crop():
     x = torch.rand(2, 1, 101, 101)
     assert torch.equal(from_network_size(to_network_size(x, 128, "pad"), (101, 101), "pad"), x)
+
+
+def test_the_recorded_zoom_is_what_the_network_saw():
+    assert _network_zoom(TrainConfig(input_scale=2.0, input_size=256), tile_size=101) == 2.0
+    assert _network_zoom(TrainConfig(input_mode="resize"), tile_size=101) == pytest.approx(128 / 101)  # resize zooms too
 
 
 def test_default_input_size_keeps_the_padding_share():
