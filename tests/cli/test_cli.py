@@ -88,6 +88,9 @@ def test_no_arguments_shows_help():
         ["convert", "in.sgy", "-o", "out.zarr", "--chunks", "depth=3"],
         ["segment", "in.sgy", "-o", "o.zarr", "--overlap", "1.5"],
         ["train", "--data", "tgs", "-o", "run", "--init", "m.safetensors", "--encoder", "resnet34"],
+        ["train", "--data", "tgs", "-o", "run", "--init", "m.safetensors", "--decoder-channels", "64,32,16,16,8"],
+        ["train", "--data", "tgs", "-o", "run", "--decoder-channels", "64,32,16"],
+        ["train", "--data", "tgs", "-o", "run", "--decoder-channels", "64,32,16,16,wide"],
         ["nonsense"],
     ],
 )
@@ -351,10 +354,11 @@ def test_train_and_resume(run_cli, tmp_path):
         pytest.skip("TGS data not available")
     run = tmp_path / "run"
     common = ["--data", TGS, "-o", run, "--limit", 24, "--batch-size", 8, "--threads", 1]
-    first = run_cli("train", *common, "--attention", "none", "--epochs", 1)
+    first = run_cli("train", *common, "--attention", "none", "--decoder-channels", "64,32,16,16,8", "--epochs", 1)
     assert first.returncode == 0, first.stderr
     assert (run / "model.safetensors").is_file()
     assert json.loads((run / "config.json").read_text())["model"]["decoder_attention"] is None
+    assert json.loads((run / "config.json").read_text())["model"]["decoder_channels"] == [64, 32, 16, 16, 8]
     assert first.stdout.splitlines()[0].startswith("epoch 1/1 ")
     assert first.stdout.strip().splitlines()[-1] == f"model: {run / 'model.safetensors'}"
     assert len((run / "log.jsonl").read_text().splitlines()) == 1
@@ -371,3 +375,4 @@ def test_train_and_resume(run_cli, tmp_path):
     assert json.loads((tmp_path / "warm" / "config.json").read_text())["symmetric_lovasz"] is True
     assert json.loads((tmp_path / "warm" / "config.json").read_text())["input_size"] == 192  # from --input-scale
     assert json.loads((tmp_path / "warm" / "config.json").read_text())["model"]["decoder_attention"] is None  # from the --init model
+    assert json.loads((tmp_path / "warm" / "config.json").read_text())["model"]["decoder_channels"] == [64, 32, 16, 16, 8]

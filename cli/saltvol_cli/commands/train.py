@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 @click.option("--encoder", default=None, metavar="NAME", help="smp encoder, e.g. efficientnet-b0, resnet18, resnet34.  [default: efficientnet-b0]")
 @click.option("--attention", type=click.Choice(["scse", "none"]), default=None,
               help="Decoder attention: scse (spatial and channel squeeze-excitation, about 1.5x slower on CPU) or none.  [default: none]")
+@click.option("--decoder-channels", default=None, metavar="W,W,W,W,W", callback=lambda ctx, param, value: _decoder_widths(value),
+              help="Widths of the five decoder stages, deepest first: wider decoders learn more per epoch and cost "
+              "time per step.  [default: 128,64,32,16,16]")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Epochs in total (with --resume: raise it to train longer).")
 @click.option("--fold", type=click.IntRange(min=0), default=None, metavar="K", help="Validation fold.  [default: 0]")
@@ -53,6 +56,7 @@ def command(
     output: Path,
     encoder: str | None,
     attention: str | None,
+    decoder_channels: tuple[int, ...] | None,
     epochs: int | None,
     fold: int | None,
     k_folds: int | None,
@@ -90,15 +94,16 @@ def command(
                      input_size=input_size or (default_input_size(input_scale) if input_scale else None), limit=limit, threads=threads,
                      lovasz_from=lovasz_from, init_from=str(init_from) if init_from else None, synthetic_tiles=synthetic_tiles,
                      symmetric_lovasz=symmetric_lovasz)
-    if init_from and (encoder or attention):
-        raise click.UsageError("--encoder and --attention come with the --init model; drop them")
+    if init_from and (encoder or attention or decoder_channels):
+        raise click.UsageError("--encoder, --attention and --decoder-channels come with the --init model; drop them")
     if resume:
-        ignored = [f"--{k.replace('_', '-')}" for k in settings] + [f"--{name}" for name, value in (("encoder", encoder), ("attention", attention)) if value]
+        architecture_flags = (("encoder", encoder), ("attention", attention), ("decoder-channels", decoder_channels))
+        ignored = [f"--{k.replace('_', '-')}" for k in settings] + [f"--{name}" for name, value in architecture_flags if value]
         if ignored:
             log.warning("%s ignored with --resume: a resumed run keeps its saved settings", ", ".join(ignored))
         config = TrainConfig(epochs=epochs) if epochs else None
     else:
-        architecture = given(encoder=encoder)
+        architecture = given(encoder=encoder, decoder_channels=decoder_channels)
         if attention:
             architecture["decoder_attention"] = None if attention == "none" else attention
         model = ModelConfig(**architecture)
@@ -120,3 +125,16 @@ def command(
 
         path = train(data_dir, output, config, resume=resume, on_step=on_step, on_epoch=on_epoch)
     click.echo(f"model: {path}")
+
+
+def _decoder_widths(value: str | None) -> tuple[int, ...] | None:
+    """Parse ``--decoder-channels``: five positive integers, because smp's U-Net has one decoder stage per encoder stage."""
+    if value is None:
+        return None
+    try:
+        widths = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 5 or min(widths) < 1:
+        raise click.BadParameter(f"{value!r} is not five positive widths; give e.g. 256,128,64,32,16")
+    return widths
