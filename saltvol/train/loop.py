@@ -79,6 +79,7 @@ class TrainConfig:
     init_from: str | None = None
     synthetic_tiles: int = 0
     symmetric_lovasz: bool = False
+    lovasz_elu: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -115,6 +116,11 @@ def _lr_at(step: int, total: int, warmup: int, config: TrainConfig) -> float:
 class _Losses:
     """BCE + soft Dice while the network finds salt, then the Lovasz hinge to sharpen IoU.
 
+    ``lovasz_elu`` swaps the hinge's ``relu(error)`` for ``elu(error) + 1``
+    (the variant several TGS entries trained with): pixels already beyond the
+    margin keep a small gradient, so confident correct pixels are still
+    pushed and the loss never goes flat on an easy tile.
+
     The symmetric Lovasz hinge averages the hinge on salt with the hinge on
     sediment (negated logits, inverted masks).  On a tile without salt the
     plain per-image hinge only penalises the single worst pixel (the IoU of
@@ -123,12 +129,12 @@ class _Losses:
     false pixel count.
     """
 
-    def __init__(self, *, symmetric_lovasz: bool = False) -> None:
+    def __init__(self, *, symmetric_lovasz: bool = False, lovasz_elu: bool = False) -> None:
         import segmentation_models_pytorch as smp
 
         self.symmetric_lovasz = symmetric_lovasz
         self.dice = smp.losses.DiceLoss(mode="binary", from_logits=True)
-        self.lovasz = smp.losses.LovaszLoss(mode="binary", per_image=True)
+        self.lovasz = lovasz_elu_hinge if lovasz_elu else smp.losses.LovaszLoss(mode="binary", per_image=True)
 
     def __call__(self, name: str, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         if name == "lovasz":
@@ -136,6 +142,23 @@ class _Losses:
                 return 0.5 * (self.lovasz(logits, masks) + self.lovasz(-logits, 1.0 - masks))
             return self.lovasz(logits, masks)
         return F.binary_cross_entropy_with_logits(logits, masks) + self.dice(logits, masks)
+
+
+def lovasz_elu_hinge(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """The per-image binary Lovasz hinge with ``elu(error) + 1`` in place of ``relu(error)``.
+
+    smp's ``LovaszLoss`` fixes the relu; this reuses its Lovasz-extension
+    gradient (``_lovasz_grad``, Berman et al. 2018, Alg. 1) and changes only
+    the activation of the sorted errors.
+    """
+    from segmentation_models_pytorch.losses.lovasz import _lovasz_grad
+
+    per_image = []
+    for logit, mask in zip(logits.flatten(1), masks.flatten(1)):
+        errors = 1.0 - logit * (2.0 * mask - 1.0)
+        errors_sorted, order = torch.sort(errors, descending=True)
+        per_image.append(torch.dot(F.elu(errors_sorted) + 1.0, _lovasz_grad(mask[order])))
+    return torch.stack(per_image).mean()
 
 
 def _atomic_save(payload: dict[str, Any], path: Path) -> None:
@@ -313,7 +336,7 @@ def train(
 
     amp = autocast_dtype(device)
     scaler = torch.amp.GradScaler("cuda", enabled=device == "cuda")
-    losses = _Losses(symmetric_lovasz=config.symmetric_lovasz)
+    losses = _Losses(symmetric_lovasz=config.symmetric_lovasz, lovasz_elu=config.lovasz_elu)
     synth_images, synth_masks = synthetic_tiles(config.synthetic_tiles, meta=meta, seed=config.seed)
     images_t = _standardize(np.concatenate([data.images[train_index], synth_images]), meta)
     masks_t = torch.from_numpy(np.concatenate([data.masks[train_index], synth_masks.astype(bool)])).float()[:, None]

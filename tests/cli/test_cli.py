@@ -91,6 +91,9 @@ def test_no_arguments_shows_help():
         ["train", "--data", "tgs", "-o", "run", "--init", "m.safetensors", "--decoder-channels", "64,32,16,16,8"],
         ["train", "--data", "tgs", "-o", "run", "--decoder-channels", "64,32,16"],
         ["train", "--data", "tgs", "-o", "run", "--decoder-channels", "64,32,16,16,wide"],
+        ["train", "--data", "tgs", "-o", "run", "--zoom-range", "1.25,0.8"],
+        ["train", "--data", "tgs", "-o", "run", "--zoom-range", "0.8"],
+        ["train", "--data", "tgs", "-o", "run", "--affine-share", "1.5"],
         ["nonsense"],
     ],
 )
@@ -369,10 +372,13 @@ def test_train_and_resume(run_cli, tmp_path):
     assert resumed.stdout.splitlines()[0].startswith("epoch 2/2 ")
     assert len((run / "log.jsonl").read_text().splitlines()) == 2
     warm = run_cli("train", *common[:2], "-o", tmp_path / "warm", *common[4:], "--init", run / "best.pt", "--lovasz-from", 0, "--epochs", 1,
-                   "--symmetric-lovasz", "--input-scale", 1.5)
+                   "--symmetric-lovasz", "--lovasz-elu", "--input-scale", 1.5, "--zoom-range", "0.8,1.25", "--affine-share", 0.5)
     assert warm.returncode == 0, warm.stderr
     assert json.loads((tmp_path / "warm" / "log.jsonl").read_text())["loss_name"] == "lovasz"
-    assert json.loads((tmp_path / "warm" / "config.json").read_text())["symmetric_lovasz"] is True
+    warm_config = json.loads((tmp_path / "warm" / "config.json").read_text())
+    assert warm_config["symmetric_lovasz"] is True and warm_config["lovasz_elu"] is True
+    assert warm_config["augment"]["zoom"] == [0.8, 1.25] and warm_config["augment"]["p_affine"] == 0.5
+    assert warm_config["augment"]["hflip"] == 0.5  # the augmentation not given keeps its default
     assert json.loads((tmp_path / "warm" / "config.json").read_text())["input_size"] == 192  # from --input-scale
     assert json.loads((tmp_path / "warm" / "config.json").read_text())["model"]["decoder_attention"] is None  # from the --init model
     assert json.loads((tmp_path / "warm" / "config.json").read_text())["model"]["decoder_channels"] == [64, 32, 16, 16, 8]

@@ -1,10 +1,12 @@
-"""The training losses: what the symmetric Lovasz hinge adds on tiles without salt."""
+"""The training losses: what the symmetric Lovasz hinge adds on tiles without salt, and what the elu hinge keeps."""
 
 from __future__ import annotations
 
 import torch
 
-from saltvol.train.loop import _Losses
+import segmentation_models_pytorch as smp
+
+from saltvol.train.loop import _Losses, lovasz_elu_hinge
 
 
 def _empty_tile_with_false_salt(n_false: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,3 +35,29 @@ def test_symmetric_lovasz_is_zero_for_a_confident_correct_prediction():
     logits = torch.where(masks > 0, 4.0, -4.0)
     assert _Losses(symmetric_lovasz=True)("lovasz", logits, masks).item() == 0.0
     assert _Losses(symmetric_lovasz=True)("lovasz", -logits, masks).item() > 1.0
+
+
+def _half_salt_tile(margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    masks = torch.zeros(2, 1, 16, 16)
+    masks[:, :, 8:] = 1.0
+    return torch.where(masks > 0, margin, -margin), masks
+
+
+def test_elu_lovasz_keeps_pushing_pixels_past_the_margin():
+    logits, masks = _half_salt_tile(2.0)  # every pixel correct and beyond the hinge's margin of 1
+    logits = torch.where(masks > 0, logits, -1.5).requires_grad_(True)  # sediment less sure: no ties in the sort
+    smp.losses.LovaszLoss(mode="binary", per_image=True)(logits, masks).backward()
+    assert float(logits.grad.abs().sum()) == 0.0  # relu: no gradient left
+    logits.grad = None
+    lovasz_elu_hinge(logits, masks).backward()
+    salt, sediment = logits.grad[masks > 0], logits.grad[masks == 0]
+    assert bool((salt < 0).all()) and bool((sediment > 0).all())  # descent raises salt logits, lowers sediment ones
+
+
+def test_elu_lovasz_agrees_with_the_hinge_on_wrong_pixels_and_vanishes_when_confident():
+    wrong, masks = _half_salt_tile(-3.0)  # every pixel wrong: all errors >= 1, where elu(e) + 1 = e + 1
+    plain = smp.losses.LovaszLoss(mode="binary", per_image=True)(wrong, masks)
+    assert torch.isclose(lovasz_elu_hinge(wrong, masks), plain + 1.0)  # the Lovasz weights of one image sum to 1
+    confident, _ = _half_salt_tile(30.0)
+    assert lovasz_elu_hinge(confident, masks).item() < 1e-6
+    assert _Losses(lovasz_elu=True)("lovasz", confident, masks).item() < 1e-6

@@ -50,6 +50,13 @@ log = logging.getLogger(__name__)
 @click.option("--symmetric-lovasz", is_flag=True, default=None,
               help="Average the Lovasz hinge on salt with the hinge on sediment, so every false salt pixel on an "
               "empty tile counts (the plain hinge counts only the worst one).")
+@click.option("--lovasz-elu", is_flag=True, default=None,
+              help="Lovasz hinge with elu(error)+1 instead of relu(error): confident correct pixels keep a small gradient.")
+@click.option("--zoom-range", default=None, metavar="LOW,HIGH", callback=lambda ctx, param, value: _zoom_range(value),
+              help="Random zoom of the augmented tiles (log-uniform): narrow it to stay near TGS's own scale, widen it "
+              "for transfer to other reflector spacings.  [default: 0.6,1.6]")
+@click.option("--affine-share", type=click.FloatRange(0, 1), default=None, metavar="P",
+              help="Share of the tiles given a random zoom and shift.  [default: 0.6]")
 @resume_opt
 def command(
     data_dir: Path,
@@ -71,6 +78,9 @@ def command(
     lovasz_from: float | None,
     synthetic_tiles: int | None,
     symmetric_lovasz: bool | None,
+    lovasz_elu: bool | None,
+    zoom_range: tuple[float, float] | None,
+    affine_share: float | None,
     resume: bool,
 ) -> None:
     """Train a salt model on TGS tiles.
@@ -88,17 +98,23 @@ def command(
       saltvol train --data /data/tgs -o runs/r18 --encoder resnet18 --attention scse
     """
     from saltvol.model import ModelConfig
+    from saltvol.train.augment import AugmentConfig
     from saltvol.train.loop import TrainConfig, default_input_size, train
 
     settings = given(fold=fold, k_folds=k_folds, batch_size=batch_size, lr=lr, input_mode=input_mode, input_scale=input_scale,
                      input_size=input_size or (default_input_size(input_scale) if input_scale else None), limit=limit, threads=threads,
                      lovasz_from=lovasz_from, init_from=str(init_from) if init_from else None, synthetic_tiles=synthetic_tiles,
-                     symmetric_lovasz=symmetric_lovasz)
+                     symmetric_lovasz=symmetric_lovasz, lovasz_elu=lovasz_elu)
+    augment = given(zoom=zoom_range, p_affine=affine_share)
+    if augment:
+        settings["augment"] = AugmentConfig(**augment)
     if init_from and (encoder or attention or decoder_channels):
         raise click.UsageError("--encoder, --attention and --decoder-channels come with the --init model; drop them")
     if resume:
         architecture_flags = (("encoder", encoder), ("attention", attention), ("decoder-channels", decoder_channels))
-        ignored = [f"--{k.replace('_', '-')}" for k in settings] + [f"--{name}" for name, value in architecture_flags if value]
+        augment_flags = (("zoom-range", zoom_range), ("affine-share", affine_share))
+        ignored = [f"--{k.replace('_', '-')}" for k in settings if k != "augment"]
+        ignored += [f"--{name}" for name, value in architecture_flags + augment_flags if value is not None]
         if ignored:
             log.warning("%s ignored with --resume: a resumed run keeps its saved settings", ", ".join(ignored))
         config = TrainConfig(epochs=epochs) if epochs else None
@@ -138,3 +154,16 @@ def _decoder_widths(value: str | None) -> tuple[int, ...] | None:
     if len(widths) != 5 or min(widths) < 1:
         raise click.BadParameter(f"{value!r} is not five positive widths; give e.g. 256,128,64,32,16")
     return widths
+
+
+def _zoom_range(value: str | None) -> tuple[float, float] | None:
+    """Parse ``--zoom-range``: two positive zooms, low first (1 means no zoom)."""
+    if value is None:
+        return None
+    try:
+        low, high = (float(part) for part in value.split(","))
+    except ValueError:
+        low = high = 0.0
+    if not 0 < low <= high:
+        raise click.BadParameter(f"{value!r} is not LOW,HIGH with 0 < LOW <= HIGH; give e.g. 0.8,1.25")
+    return low, high
