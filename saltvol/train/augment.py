@@ -66,7 +66,9 @@ def augment_batch(
     """Randomly transform a batch of (N, 1, H, W) images and masks the same way.
 
     Masks are resampled bilinearly and re-thresholded at 0.5, which keeps
-    thin salt edges better than nearest-neighbour sampling.
+    thin salt edges better than nearest-neighbour sampling.  The batch is
+    transformed on its own device; the random draws come from ``generator``
+    on the CPU, so a run draws the same augmentation on any device.
     """
     n = images.shape[0]
 
@@ -85,13 +87,13 @@ def augment_batch(
     theta[:, 1, 1] = 1.0 / zoom
     theta[:, 0, 2] = tx
     theta[:, 1, 2] = ty
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)
     images = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     masks = F.grid_sample(masks, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     masks = (masks > 0.5).to(images.dtype)
 
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
-    contrast = uniform(*config.contrast).view(n, 1, 1, 1)
-    brightness = uniform(-config.brightness, config.brightness).view(n, 1, 1, 1)
+    contrast = uniform(*config.contrast).view(n, 1, 1, 1).to(images.device)
+    brightness = uniform(-config.brightness, config.brightness).view(n, 1, 1, 1).to(images.device)
     images = (images - mean) * contrast + mean + brightness
     return images, masks
