@@ -117,9 +117,11 @@ class _Losses:
     """BCE + soft Dice while the network finds salt, then the Lovasz hinge to sharpen IoU.
 
     ``lovasz_elu`` swaps the hinge's ``relu(error)`` for ``elu(error) + 1``
-    (the variant several TGS entries trained with): pixels already beyond the
-    margin keep a small gradient, so confident correct pixels are still
-    pushed and the loss never goes flat on an easy tile.
+    (the variant several TGS entries trained with): pixels with a non-zero
+    Lovasz weight keep a gradient past the margin, so the loss does not go
+    flat once a tile is right.  Pixels ranked below every salt pixel keep
+    weight 0 either way (on an empty tile all but the worst one), which is
+    what the symmetric hinge addresses.
 
     The symmetric Lovasz hinge averages the hinge on salt with the hinge on
     sediment (negated logits, inverted masks).  On a tile without salt the
@@ -132,6 +134,8 @@ class _Losses:
     def __init__(self, *, symmetric_lovasz: bool = False, lovasz_elu: bool = False) -> None:
         import segmentation_models_pytorch as smp
 
+        if lovasz_elu:
+            _smp_lovasz_grad()  # smp's private helper: fail when the run starts, not when its Lovasz phase does
         self.symmetric_lovasz = symmetric_lovasz
         self.dice = smp.losses.DiceLoss(mode="binary", from_logits=True)
         self.lovasz = lovasz_elu_hinge if lovasz_elu else smp.losses.LovaszLoss(mode="binary", per_image=True)
@@ -151,14 +155,25 @@ def lovasz_elu_hinge(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     gradient (``_lovasz_grad``, Berman et al. 2018, Alg. 1) and changes only
     the activation of the sorted errors.
     """
-    from segmentation_models_pytorch.losses.lovasz import _lovasz_grad
-
+    lovasz_grad = _smp_lovasz_grad()
     per_image = []
     for logit, mask in zip(logits.flatten(1), masks.flatten(1)):
         errors = 1.0 - logit * (2.0 * mask - 1.0)
         errors_sorted, order = torch.sort(errors, descending=True)
-        per_image.append(torch.dot(F.elu(errors_sorted) + 1.0, _lovasz_grad(mask[order])))
+        per_image.append(torch.dot(F.elu(errors_sorted) + 1.0, lovasz_grad(mask[order])))
     return torch.stack(per_image).mean()
+
+
+def _smp_lovasz_grad() -> Callable[[torch.Tensor], torch.Tensor]:
+    """smp's Lovasz-extension gradient, which smp keeps private (checked against smp 0.4-0.6)."""
+    try:
+        from segmentation_models_pytorch.losses.lovasz import _lovasz_grad
+    except ImportError as e:
+        raise InputError(
+            "--lovasz-elu needs segmentation-models-pytorch's Lovasz gradient, which this version no longer has; "
+            "train without --lovasz-elu or install segmentation-models-pytorch 0.6"
+        ) from e
+    return _lovasz_grad
 
 
 def _atomic_save(payload: dict[str, Any], path: Path) -> None:
@@ -340,7 +355,8 @@ def train(
     synth_images, synth_masks = synthetic_tiles(config.synthetic_tiles, meta=meta, seed=config.seed)
     images_t = _standardize(np.concatenate([data.images[train_index], synth_images]), meta)
     masks_t = torch.from_numpy(np.concatenate([data.masks[train_index], synth_masks.astype(bool)])).float()[:, None]
-    # The training set is small (3,950 tiles: 160 MB): on a GPU it stays there, so a step copies nothing from the host.
+    # The training set is small (3,950 tiles and masks as float32: about 320 MB): on a GPU it stays there, and a
+    # step copies only its batch index and augmentation parameters from the host.
     images_t, masks_t = images_t.to(device), masks_t.to(device)
     n_train = len(images_t)
     steps_per_epoch = max(1, n_train // config.batch_size)

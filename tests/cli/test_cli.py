@@ -93,6 +93,7 @@ def test_no_arguments_shows_help():
         ["train", "--data", "tgs", "-o", "run", "--decoder-channels", "64,32,16,16,wide"],
         ["train", "--data", "tgs", "-o", "run", "--zoom-range", "1.25,0.8"],
         ["train", "--data", "tgs", "-o", "run", "--zoom-range", "0.8"],
+        ["train", "--data", "tgs", "-o", "run", "--zoom-range", "0.5,inf"],
         ["train", "--data", "tgs", "-o", "run", "--affine-share", "1.5"],
         ["nonsense"],
     ],
@@ -155,6 +156,28 @@ def test_keyboard_interrupt(monkeypatch, tmp_path, command, resumable):
     assert result.exit_code == 130
     expected = "saltvol: interrupted; rerun with --resume to continue" if resumable else "saltvol: interrupted"
     assert result.stderr.strip() == expected
+
+
+def test_train_flags_reach_the_config_and_are_reported_ignored_on_resume(monkeypatch, tmp_path, caplog):
+    import saltvol.train.loop
+
+    seen = {}
+
+    def record(data_dir, run_dir, config, *, resume=False, **hooks):
+        seen.update(config=config, resume=resume)
+        return Path(run_dir) / "model.safetensors"
+
+    monkeypatch.setattr(saltvol.train.loop, "train", record)
+    flags = ["--lovasz-elu", "--zoom-range", "0.8,1.25", "--affine-share", "0", "--lr", "3e-4"]
+    fresh = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "r"), *flags])
+    assert fresh.exit_code == 0, fresh.output
+    config = seen["config"]
+    assert config.lovasz_elu and config.lr == 3e-4
+    assert config.augment.zoom == (0.8, 1.25) and config.augment.p_affine == 0.0 and config.augment.hflip == 0.5
+    resumed = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "r"), "--resume", *flags])
+    assert resumed.exit_code == 0, resumed.output
+    assert seen["resume"] and seen["config"] is None  # the saved settings rule
+    assert "--lr, --lovasz-elu, --zoom-range, --affine-share ignored with --resume" in caplog.text
 
 
 def test_sigterm_is_an_interrupt(tmp_path):

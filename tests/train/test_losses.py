@@ -45,7 +45,7 @@ def _half_salt_tile(margin: float) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_elu_lovasz_keeps_pushing_pixels_past_the_margin():
     logits, masks = _half_salt_tile(2.0)  # every pixel correct and beyond the hinge's margin of 1
-    logits = torch.where(masks > 0, logits, -1.5).requires_grad_(True)  # sediment less sure: no ties in the sort
+    logits = torch.where(masks > 0, logits, -1.5).requires_grad_(True)  # sediment ranked first: every pixel has a Lovasz weight
     smp.losses.LovaszLoss(mode="binary", per_image=True)(logits, masks).backward()
     assert float(logits.grad.abs().sum()) == 0.0  # relu: no gradient left
     logits.grad = None
@@ -58,6 +58,15 @@ def test_elu_lovasz_agrees_with_the_hinge_on_wrong_pixels_and_vanishes_when_conf
     wrong, masks = _half_salt_tile(-3.0)  # every pixel wrong: all errors >= 1, where elu(e) + 1 = e + 1
     plain = smp.losses.LovaszLoss(mode="binary", per_image=True)(wrong, masks)
     assert torch.isclose(lovasz_elu_hinge(wrong, masks), plain + 1.0)  # the Lovasz weights of one image sum to 1
+    assert torch.isclose(_Losses(lovasz_elu=True)("lovasz", wrong, masks), plain + 1.0)  # the flag picks the elu hinge
     confident, _ = _half_salt_tile(30.0)
     assert lovasz_elu_hinge(confident, masks).item() < 1e-6
-    assert _Losses(lovasz_elu=True)("lovasz", confident, masks).item() < 1e-6
+
+
+def test_elu_lovasz_sorts_the_errors_as_the_hinge_does():
+    """Errors all positive and distinct: elu(e) + 1 = relu(e) + 1, so only a wrong ranking could break the equality."""
+    generator = torch.Generator().manual_seed(3)
+    logits = 1.8 * torch.rand(4, 1, 12, 12, generator=generator) - 0.9
+    masks = (torch.rand(4, 1, 12, 12, generator=generator) > 0.5).float()
+    plain = smp.losses.LovaszLoss(mode="binary", per_image=True)(logits, masks)
+    assert torch.isclose(lovasz_elu_hinge(logits, masks), plain + 1.0, atol=1e-5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import click
@@ -51,7 +52,8 @@ log = logging.getLogger(__name__)
               help="Average the Lovasz hinge on salt with the hinge on sediment, so every false salt pixel on an "
               "empty tile counts (the plain hinge counts only the worst one).")
 @click.option("--lovasz-elu", is_flag=True, default=None,
-              help="Lovasz hinge with elu(error)+1 instead of relu(error): confident correct pixels keep a small gradient.")
+              help="Lovasz hinge with elu(error)+1 instead of relu(error): pixels past the margin keep a gradient "
+              "(the logged loss reads about 1 higher).")
 @click.option("--zoom-range", default=None, metavar="LOW,HIGH", callback=lambda ctx, param, value: _zoom_range(value),
               help="Random zoom of the augmented tiles (log-uniform): narrow it to stay near TGS's own scale, widen it "
               "for transfer to other reflector spacings.  [default: 0.6,1.6]")
@@ -164,6 +166,6 @@ def _zoom_range(value: str | None) -> tuple[float, float] | None:
         low, high = (float(part) for part in value.split(","))
     except ValueError:
         low = high = 0.0
-    if not 0 < low <= high:
+    if not 0 < low <= high < math.inf:
         raise click.BadParameter(f"{value!r} is not LOW,HIGH with 0 < LOW <= HIGH; give e.g. 0.8,1.25")
     return low, high
