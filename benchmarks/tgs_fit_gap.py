@@ -1,0 +1,63 @@
+"""Does a model underfit or overfit TGS?  Its score on its validation fold beside its score on training folds.
+
+A model that scores far higher on the tiles it was trained on than on its validation fold needs
+regularisation or more data; one that scores about the same on both has not learnt its training
+tiles either, and needs capacity or a better optimisation.  Each fold is scored the way the model is
+scored at export (horizontal-flip TTA, the model's tuned threshold and minimum area), overall and per
+coverage bin.  Training folds are scored without augmentation, as validation is.
+
+Usage::
+
+    python benchmarks/tgs_fit_gap.py [--model M] [--train-folds 1 2] [--data ../shared/data/tgs]
+
+Not a test: it prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, default=None, help="model file (default: the bundled model)")
+    p.add_argument("--train-folds", type=int, nargs="+", default=[1, 2], help="training folds to score beside the validation fold")
+    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tgs", help="TGS folder")
+    args = p.parse_args(argv)
+
+    from saltvol.errors import SaltvolError
+    from saltvol.model import load_model
+    from saltvol.train.data import load_tgs, stratified_folds
+    from saltvol.train.evaluate import postprocess, predict_probabilities, score_report
+
+    try:
+        data = load_tgs(args.data)
+        model = load_model(args.model, device="cpu")
+    except SaltvolError as e:
+        sys.exit(f"tgs_fit_gap: {e}")
+    if data.masks is None:
+        sys.exit(f"{args.data} has no masks; pass the TGS training folder with --data")
+    meta = model.meta
+    bad = [f for f in args.train_folds if not 0 <= f < meta.k_folds or f == meta.fold]
+    if bad:
+        sys.exit(f"--train-folds {bad}: pick folds in 0-{meta.k_folds - 1} other than the validation fold {meta.fold}")
+    folds = stratified_folds(data.coverage, k=meta.k_folds, seed=meta.split_seed)
+
+    print(f"model {args.model or 'bundled'}: threshold {meta.threshold:.3f}, min area {meta.min_area}, hflip TTA {meta.tta}\n")
+    print("| fold | role | tiles | overall | empty | <10% | 10-50% | >50% |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for fold in [meta.fold, *args.train_folds]:
+        index = np.flatnonzero(folds == fold)
+        probs = predict_probabilities(model.network, data.images[index], meta, device="cpu", tta=meta.tta)
+        report = score_report(postprocess(probs, meta.threshold, meta.min_area), data.masks[index])
+        role = "validation" if fold == meta.fold else "training"
+        cells = " | ".join(f"{report[k]:.3f}" for k in ("overall", "empty", "<10%", "10-50%", ">50%"))
+        print(f"| {fold} | {role} | {len(index)} | {cells} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
