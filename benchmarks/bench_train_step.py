@@ -2,12 +2,13 @@
 
 What an epoch of ``saltvol train`` will cost on this machine before starting one: the
 forward pass, the backward pass and an AdamW step of the bundled model's architecture
-(or ``--model``'s), channels_last, at each ``--sizes`` (128 is the 1x input, 256 the
+(or ``--model``'s, or each of ``--encoders`` with the default decoder), channels_last, at each ``--sizes`` (128 is the 1x input, 256 the
 ``--input-scale 2`` one), in fp32 and under the bf16 autocast that training picks on
 processors with native bf16 (a "-" where this one has none).  Median of ``--reps``
 steps after one warm-up step.
 
     python benchmarks/bench_train_step.py [--sizes 128 192 256] [--batch-size 32] [--reps 4] [--model PATH]
+    python benchmarks/bench_train_step.py --sizes 128 --encoders efficientnet-b0 timm-regnety_016 resnet18
 
 Not a test: it prints a markdown table.
 """
@@ -43,27 +44,33 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--reps", type=int, default=4)
     parser.add_argument("--model", default=None, help="model file whose architecture to time (default: the bundled model)")
+    parser.add_argument("--encoders", nargs="+", default=None, help="smp encoders to time instead, each with the default decoder")
     args = parser.parse_args()
 
     import torch
 
     import saltvol
-    from saltvol.model import autocast_dtype, build_model
+    from saltvol.model import ModelConfig, autocast_dtype, build_model
 
-    config = saltvol.load_model(args.model).meta.config
-    network = build_model(config).train().to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
+    if args.encoders:
+        configs = [ModelConfig(encoder=name) for name in args.encoders]
+    else:
+        configs = [saltvol.load_model(args.model).meta.config]
     bf16 = autocast_dtype("cpu")
-    print(f"{config.encoder} U-Net, batch {args.batch_size}, {torch.get_num_threads()} threads, "
+    print(f"batch {args.batch_size}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}; native bf16: {'yes' if bf16 else 'no'}")
-    print("\n| input px | fp32 s / step | bf16 autocast s / step | steps per 1x epoch (3,150 tiles) at the faster |")
-    print("|---|---|---|---|")
-    for size in args.sizes:
-        fp32 = _step_seconds(network, optimizer, size, args.batch_size, None, args.reps)
-        half = _step_seconds(network, optimizer, size, args.batch_size, bf16, args.reps) if bf16 else None
-        best = min(fp32, half or fp32)
-        steps = 3150 // args.batch_size
-        print(f"| {size} | {fp32:.2f} | {f'{half:.2f}' if half else '-'} | {steps} steps, about {steps * best:.0f} s |")
+    print("\n| encoder | input px | fp32 s / step | bf16 autocast s / step | steps per 1x epoch (3,150 tiles) at the faster |")
+    print("|---|---|---|---|---|")
+    for config in configs:
+        network = build_model(config).train().to(memory_format=torch.channels_last)
+        optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
+        for size in args.sizes:
+            fp32 = _step_seconds(network, optimizer, size, args.batch_size, None, args.reps)
+            half = _step_seconds(network, optimizer, size, args.batch_size, bf16, args.reps) if bf16 else None
+            best = min(fp32, half or fp32)
+            steps = 3150 // args.batch_size
+            print(f"| {config.encoder} | {size} | {fp32:.2f} | {f'{half:.2f}' if half else '-'} | "
+                  f"{steps} steps, about {steps * best:.0f} s |")
 
 
 if __name__ == "__main__":
