@@ -4,7 +4,10 @@ A model that scores far higher on the tiles it was trained on than on its valida
 regularisation or more data; one that scores about the same on both has not learnt its training
 tiles either, and needs capacity or a better optimisation.  Each fold is scored the way the model is
 scored at export (horizontal-flip TTA, the model's tuned threshold and minimum area), overall and per
-coverage bin.  Training folds are scored without augmentation, as validation is.
+coverage bin.  Training folds are scored without augmentation, as validation is.  The last columns
+separate TGS's vertical annotation artifacts (masks of straight full-height columns, which the image
+cannot support: ``saltvol.train.data.vertical_mask_artifacts``): how many a fold holds, their score,
+and the fold's score without them.
 
 Usage::
 
@@ -31,7 +34,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from saltvol.errors import SaltvolError
     from saltvol.model import load_model
-    from saltvol.train.data import load_tgs, stratified_folds
+    from saltvol.metrics import tgs_score_per_image
+    from saltvol.train.data import load_tgs, stratified_folds, vertical_mask_artifacts
     from saltvol.train.evaluate import postprocess, predict_probabilities, score_report
 
     try:
@@ -46,17 +50,22 @@ def main(argv: list[str] | None = None) -> None:
     if bad:
         sys.exit(f"--train-folds {bad}: pick folds in 0-{meta.k_folds - 1} other than the validation fold {meta.fold}")
     folds = stratified_folds(data.coverage, k=meta.k_folds, seed=meta.split_seed)
+    artifacts = vertical_mask_artifacts(data.masks)
 
     print(f"model {args.model or 'bundled'}: threshold {meta.threshold:.3f}, min area {meta.min_area}, hflip TTA {meta.tta}\n")
-    print("| fold | role | tiles | overall | empty | <10% | 10-50% | >50% |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| fold | role | tiles | overall | empty | <10% | 10-50% | >50% | vertical artifacts | their score | overall without them |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for fold in [meta.fold, *args.train_folds]:
         index = np.flatnonzero(folds == fold)
         probs = predict_probabilities(model.network, data.images[index], meta, device="cpu", tta=meta.tta)
-        report = score_report(postprocess(probs, meta.threshold, meta.min_area), data.masks[index])
+        predicted = postprocess(probs, meta.threshold, meta.min_area)
+        report = score_report(predicted, data.masks[index])
+        per_tile = tgs_score_per_image(predicted, data.masks[index])
+        odd = artifacts[index]
         role = "validation" if fold == meta.fold else "training"
         cells = " | ".join(f"{report[k]:.3f}" for k in ("overall", "empty", "<10%", "10-50%", ">50%"))
-        print(f"| {fold} | {role} | {len(index)} | {cells} |", flush=True)
+        their = f"{per_tile[odd].mean():.3f}" if odd.any() else "-"
+        print(f"| {fold} | {role} | {len(index)} | {cells} | {odd.sum()} | {their} | {per_tile[~odd].mean():.3f} |", flush=True)
 
 
 if __name__ == "__main__":

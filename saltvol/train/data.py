@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError
 from .rle import rle_decode
 
-__all__ = ["COVERAGE_BINS", "TGSData", "coverage_bins", "load_tgs", "read_image", "stratified_folds"]
+__all__ = ["COVERAGE_BINS", "TGSData", "coverage_bins", "load_tgs", "read_image", "stratified_folds", "vertical_mask_artifacts"]
 
 #: Salt-coverage bins used to stratify folds and to report scores.
 COVERAGE_BINS: dict[str, tuple[float, float]] = {
@@ -165,3 +165,24 @@ def stratified_folds(coverage: np.ndarray, *, k: int = 8, seed: int = 42) -> np.
     folds = np.empty(len(coverage), dtype=np.int64)
     folds[order] = np.arange(len(coverage)) % k
     return folds
+
+
+def vertical_mask_artifacts(masks: np.ndarray) -> np.ndarray:
+    """Which masks are TGS's vertical annotation artifacts: every column all salt or all sediment, top to bottom.
+
+    About 100 of TGS's 3,600 masks are blocks or strips with perfectly vertical
+    edges over the full tile height, often laid over plainly layered sediment.
+    Real salt boundaries are never straight pixel columns over 101 rows, so
+    these are labels the image cannot support: the shipped model scores them
+    0.1-0.26 even on folds it trained on (docs/model.md, "Session 11").
+    Empty and all-salt masks are not counted: those are ordinary labels.
+
+    Parameters
+    ----------
+    masks : (N, H, W) bool
+    """
+    masks = np.asarray(masks, dtype=bool)
+    columns_constant = np.all(masks == masks[:, :1, :], axis=1).all(axis=1)
+    some_salt = masks.any(axis=(1, 2))
+    all_salt = masks.all(axis=(1, 2))
+    return columns_constant & some_salt & ~all_salt

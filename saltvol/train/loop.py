@@ -39,7 +39,7 @@ from ..errors import CheckpointError, InputError
 from ..model import ModelConfig, ModelMeta, build_model, calibrate, read_model_file, save_model
 from ..normalize import estimate_period, image_stats
 from .augment import AugmentConfig, augment_batch, to_network_size
-from .data import TGSData, load_tgs, stratified_folds
+from .data import TGSData, load_tgs, stratified_folds, vertical_mask_artifacts
 from .synthetic import synthetic_tiles
 from .evaluate import (
     fit_calibration,
@@ -49,7 +49,7 @@ from .evaluate import (
     tune_postprocessing,
 )
 
-__all__ = ["EpochReport", "TrainConfig", "default_input_size", "export_best", "train"]
+__all__ = ["EpochReport", "TrainConfig", "default_input_size", "export_best", "train", "training_tiles"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class TrainConfig:
     synthetic_tiles: int = 0
     symmetric_lovasz: bool = False
     lovasz_elu: bool = False
+    drop_vertical_masks: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -255,6 +256,17 @@ def _check_same_split(init_meta: ModelMeta, config: TrainConfig, data: TGSData) 
         )
 
 
+def training_tiles(folds: np.ndarray, fold: int, masks: np.ndarray, *, drop_vertical_masks: bool = False) -> np.ndarray:
+    """Indices of the tiles a run trains on: every fold but the validation one, less the vertical artifacts if asked.
+
+    The validation fold keeps its artifacts either way, so scores stay comparable between runs.
+    """
+    training = folds != fold
+    if drop_vertical_masks:
+        training &= ~vertical_mask_artifacts(masks)
+    return np.flatnonzero(training)
+
+
 def _standardize(images: np.ndarray, meta: ModelMeta) -> torch.Tensor:
     return torch.from_numpy((images - meta.image_mean) / meta.image_std).float()[:, None]
 
@@ -323,9 +335,10 @@ def train(
         _check_same_split(init_meta, config, data)
     run_dir.mkdir(parents=True, exist_ok=True)  # only once the settings are known to be usable
     config_path.write_text(config.to_json())
-    train_index = np.flatnonzero(folds != config.fold)
+    # Normalisation from every training-fold tile, so dropping labels never shifts a warm start's input scaling.
+    meta = _meta_for(config, data, np.flatnonzero(folds != config.fold))
+    train_index = training_tiles(folds, config.fold, data.masks, drop_vertical_masks=config.drop_vertical_masks)
     val_index = np.flatnonzero(folds == config.fold)
-    meta = _meta_for(config, data, train_index)
     log.info("training on %d tiles, validating on %d (fold %d of %d)", len(train_index), len(val_index), config.fold, config.k_folds)
 
     torch.manual_seed(config.seed)  # the same initial weights for the same settings

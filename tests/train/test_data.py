@@ -5,7 +5,8 @@ import csv
 import numpy as np
 import pytest
 
-from saltvol.train.data import coverage_bins, load_tgs, stratified_folds
+from saltvol.train.data import coverage_bins, load_tgs, stratified_folds, vertical_mask_artifacts
+from saltvol.train.loop import training_tiles
 from saltvol.train.rle import rle_decode, rle_encode
 from tests.conftest import TGS_DIR
 
@@ -46,3 +47,26 @@ def test_folds_are_stratified_by_coverage():
         assert (coverage[folds == fold] == 0).sum() == 8
     np.testing.assert_array_equal(folds, stratified_folds(coverage, k=5, seed=1))
     assert set(coverage_bins(coverage)) == {"empty", "<10%", "10-50%", ">50%"}
+
+
+def test_vertical_mask_artifacts_are_straight_full_height_columns():
+    strip = np.zeros((3, 101, 101), bool)
+    strip[0, :, 40:45] = True  # a vertical strip: the TGS artifact
+    strip[1, 30:, 40:45] = True  # a block that starts below the top: a real boundary
+    strip[2, :, :] = np.arange(101)[:, None] > np.arange(101)[None, :]  # a dipping boundary
+    empty, full = np.zeros((1, 101, 101), bool), np.ones((1, 101, 101), bool)
+    flags = vertical_mask_artifacts(np.concatenate([strip, empty, full]))
+    assert flags.tolist() == [True, False, False, False, False]
+
+
+def test_real_tgs_has_a_few_vertical_artifacts_and_training_can_leave_them_out():
+    data = load_tgs(TGS_DIR, limit=600)
+    flags = vertical_mask_artifacts(data.masks)
+    salty = data.masks.any(axis=(1, 2))
+    assert 0 < flags.sum() < 0.1 * salty.sum()  # about 3 % of TGS's masks
+    assert all((m == m[0]).all() for m in data.masks[flags])  # every row the same: straight columns
+    folds = stratified_folds(data.coverage, k=4, seed=0)
+    kept = training_tiles(folds, 0, data.masks)
+    dropped = training_tiles(folds, 0, data.masks, drop_vertical_masks=True)
+    assert set(dropped) == set(kept) - set(np.flatnonzero(flags))
+    assert len(dropped) < len(kept) and not (folds[kept] == 0).any()

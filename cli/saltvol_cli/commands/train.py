@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 @click.option("--lovasz-elu", is_flag=True, default=None,
               help="Lovasz hinge with elu(error)+1 instead of relu(error): pixels past the margin keep a gradient "
               "(the logged loss reads about 1 higher).")
+@click.option("--drop-vertical-masks", is_flag=True, default=None,
+              help="Leave out of training the tiles whose masks are TGS's vertical annotation artifacts (every column "
+              "all salt or all sediment); validation keeps them.")
 @click.option("--zoom-range", default=None, metavar="LOW,HIGH", callback=lambda ctx, param, value: _zoom_range(value),
               help="Random zoom of the augmented tiles (log-uniform): narrow it to stay near TGS's own scale, widen it "
               "for transfer to other reflector spacings.  [default: 0.6,1.6]")
@@ -81,6 +84,7 @@ def command(
     synthetic_tiles: int | None,
     symmetric_lovasz: bool | None,
     lovasz_elu: bool | None,
+    drop_vertical_masks: bool | None,
     zoom_range: tuple[float, float] | None,
     affine_share: float | None,
     resume: bool,
@@ -106,7 +110,7 @@ def command(
     settings = given(fold=fold, k_folds=k_folds, batch_size=batch_size, lr=lr, input_mode=input_mode, input_scale=input_scale,
                      input_size=input_size or (default_input_size(input_scale) if input_scale else None), limit=limit, threads=threads,
                      lovasz_from=lovasz_from, init_from=str(init_from) if init_from else None, synthetic_tiles=synthetic_tiles,
-                     symmetric_lovasz=symmetric_lovasz, lovasz_elu=lovasz_elu)
+                     symmetric_lovasz=symmetric_lovasz, lovasz_elu=lovasz_elu, drop_vertical_masks=drop_vertical_masks)
     augment = given(zoom=zoom_range, p_affine=affine_share)
     if augment:
         settings["augment"] = AugmentConfig(**augment)
