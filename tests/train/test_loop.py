@@ -119,3 +119,10 @@ def test_starting_from_a_model_of_another_split_is_refused(tmp_path):
     with pytest.raises(InputError, match="another split"):
         train(TGS_DIR, tmp_path / "second", _config(k_folds=3, init_from=str(earlier)))
     assert not (tmp_path / "second").exists()
+
+
+def test_a_run_config_from_before_drop_vertical_masks_still_loads():
+    """Run folders written before the option existed resume with the artifacts kept, as they were trained."""
+    raw = json.loads(TrainConfig(drop_vertical_masks=True).to_json())
+    del raw["drop_vertical_masks"]
+    assert TrainConfig.from_json(json.dumps(raw)).drop_vertical_masks is False
