@@ -114,3 +114,24 @@ def test_large_batches_run_the_mirror_as_a_second_pass_with_the_same_result(monk
     monkeypatch.setattr(saltvol.model, "_TTA_ONE_PASS_PIXELS", 0)
     apart = model.predict_tiles(tiles, tta=True)
     np.testing.assert_allclose(apart, together, atol=1e-6)
+
+
+def test_bf16_autocast_agrees_with_fp32_on_real_tgs_tiles(monkeypatch):
+    """The suite runs in fp32 (conftest.py); where the CPU has native bf16, the default path is checked here."""
+    from saltvol.model import autocast_dtype
+    from saltvol.train.data import load_tgs
+    from tests.conftest import TGS_DIR
+
+    monkeypatch.delenv("SALTVOL_PRECISION", raising=False)
+    dtype = autocast_dtype("cpu")
+    if dtype is None:
+        pytest.skip("this CPU has no native bf16: fp32 is the only CPU path")
+    if not TGS_DIR.is_dir():
+        pytest.skip("needs the shared TGS data")
+    model = load_model(device="cpu")
+    tiles = load_tgs(TGS_DIR, limit=24).images
+    fp32 = model.predict_tiles(tiles, batch_size=8)
+    monkeypatch.setattr(model, "amp_dtype", dtype)
+    reduced = model.predict_tiles(tiles, batch_size=8)
+    assert np.abs(reduced - fp32).mean() < 0.01
+    assert ((reduced > 0.5) == (fp32 > 0.5)).mean() > 0.99
