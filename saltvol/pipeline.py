@@ -21,6 +21,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -191,11 +192,15 @@ def _run(tasks: list[_Task], *, client: Any, concurrency: int, progress: Progres
 
         futures = client.compute([t.work for t in tasks])
         stage_of = {f.key: t.stage for f, t in zip(futures, tasks)}
-        for future in as_completed(futures):
-            future.result()  # re-raises a task's error here
-            done += 1
-            if progress:
-                progress(done, total, stage_of[future.key])
+        try:
+            for future in as_completed(futures):
+                future.result()  # re-raises a task's error here
+                done += 1
+                if progress:
+                    progress(done, total, stage_of[future.key])
+        except BaseException:
+            _settle_cluster_writes(client, futures)
+            raise
         return
 
     from dask.callbacks import Callback
@@ -210,8 +215,33 @@ def _run(tasks: list[_Task], *, client: Any, concurrency: int, progress: Progres
                 if progress:
                     progress(counter["done"], total, name.split("-")[2])
 
-    with _Report():
-        dask.compute(*[t.work for t in tasks], scheduler="threads", num_workers=concurrency)
+    # Our own pool, so that when a task fails the blocks already being written finish before the caller
+    # removes the work store: leaving the block waits for them (dask itself returns at the first error and
+    # lets them run on, and a late write would recreate part of a store that was just removed).
+    with _Report(), ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="saltvol") as pool:
+        dask.compute(*[t.work for t in tasks], scheduler="threads", pool=pool)
+
+
+def _settle_cluster_writes(client: Any, futures: list[Any]) -> None:
+    """After a failed block, cancel the blocks not yet started and wait for those being written.
+
+    A worker cannot stop a running task; waiting for the few in flight (at most
+    the cluster's thread count) means no write lands after the caller has
+    removed the work store.
+    """
+    from distributed import wait
+
+    unfinished = [f for f in futures if not f.done()]
+    running = set()
+    for keys in client.processing().values():
+        running.update(keys)
+    client.cancel([f for f in unfinished if f.key not in running])
+    in_flight = [f for f in unfinished if f.key in running]
+    if in_flight:
+        try:
+            wait(in_flight, timeout=600)
+        except TimeoutError:
+            log.warning("%d blocks were still being written 10 minutes after the failure; giving up waiting", len(in_flight))
 
 
 def _same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
