@@ -269,6 +269,27 @@ def test_two_runs_at_once_on_one_cluster_do_not_mix(cluster, small, tiny_model_p
         assert max_diff(out, local) <= 1e-6
 
 
+def test_damaged_input_chunk_on_a_cluster_fails_cleanly(cluster, tiny_model_path, tmp_path):
+    """A Zarr input chunk that only a block reads is damaged: one-line error, exit 2, no output, no .partial.
+
+    The workers are still writing other blocks when the first one fails; the run waits for them
+    before removing its work store, so no late write brings a piece of it back.
+    """
+    from saltvol.synth import make_volume
+
+    store = tmp_path / "survey.zarr"
+    make_volume((64, 24, 32), seed=3).to_zarr(store, zarr_format=3, consolidated=False, encoding={"amplitude": {"chunks": (4, 24, 32)}})
+    chunk = store / "amplitude" / "c" / "4" / "0" / "0"  # inlines 16-19: outside the statistics' sample windows
+    chunk.write_bytes(np.random.default_rng(0).bytes(chunk.stat().st_size))
+    out = tmp_path / "salt.zarr"
+    result = saltvol(*segment_args(store, out, tiny_model_path), "--scheduler", cluster.address)
+    assert result.returncode == 2, result.stderr
+    assert "damaged" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    time.sleep(1)  # a write landing after the command returned would show up here
+    assert not out.exists() and not (tmp_path / ".salt.zarr.partial").exists()
+
+
 def test_run_survives_a_killed_worker(cluster, bigger, tiny_model_path, tmp_path):
     sgy, local = bigger
     out = tmp_path / "cluster.zarr"
