@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import dask
 import dask.array as da
+import dask.threaded
 import numpy as np
 import xarray as xr
 
@@ -53,6 +54,10 @@ from .tiling import TileGrid
 __all__ = ["segment_to_zarr"]
 
 log = logging.getLogger(__name__)
+
+#: The executor dask's threaded scheduler uses itself (it passes contextvars such as caught warnings on to
+#: task threads); a plain ThreadPoolExecutor on a dask without it.
+_ThreadPool = getattr(dask.threaded, "ContextAwareThreadPoolExecutor", ThreadPoolExecutor)
 
 Progress = Callable[[int, int, str], None]
 
@@ -198,7 +203,7 @@ def _run(tasks: list[_Task], *, client: Any, concurrency: int, progress: Progres
                 done += 1
                 if progress:
                     progress(done, total, stage_of[future.key])
-        except BaseException:
+        except Exception:  # an interrupt does not wait: its .partial is kept for --resume
             _settle_cluster_writes(client, futures)
             raise
         return
@@ -216,10 +221,18 @@ def _run(tasks: list[_Task], *, client: Any, concurrency: int, progress: Progres
                     progress(counter["done"], total, name.split("-")[2])
 
     # Our own pool, so that when a task fails the blocks already being written finish before the caller
-    # removes the work store: leaving the block waits for them (dask itself returns at the first error and
-    # lets them run on, and a late write would recreate part of a store that was just removed).
-    with _Report(), ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="saltvol") as pool:
-        dask.compute(*[t.work for t in tasks], scheduler="threads", pool=pool)
+    # removes the work store (dask returns at the first error and lets them run on, and a late write would
+    # recreate part of a store that was just removed). An interrupt does not wait: its .partial is kept for
+    # --resume, and Ctrl-C should stop the command at once.
+    pool = _ThreadPool(max_workers=concurrency, thread_name_prefix="saltvol")
+    try:
+        with _Report():
+            dask.compute(*[t.work for t in tasks], scheduler="threads", pool=pool)
+    except Exception:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _settle_cluster_writes(client: Any, futures: list[Any]) -> None:

@@ -227,6 +227,26 @@ def test_resume_with_another_worker_count(bigger, tiny_model_path, tmp_path):
     assert max_diff(out, local) <= 1e-6
 
 
+def test_ctrl_c_stops_the_run_and_keeps_its_work_for_resume(bigger, tiny_model_path, tmp_path):
+    """SIGINT midway: exit 130 with one line, no output, the .partial kept; --resume then gives the whole cube."""
+    sgy, local = bigger
+    out = tmp_path / "salt.zarr"
+    run = popen_segment(*segment_args(sgy, out, tiny_model_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_markers(tmp_path / ".salt.zarr.partial", run)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=60)
+    finally:
+        stop(run)
+    assert run.returncode == 130, err
+    assert "Traceback" not in err
+    assert not out.exists() and (tmp_path / ".salt.zarr.partial").is_dir()
+    resumed = saltvol("-v", *segment_args(sgy, out, tiny_model_path), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "already written are skipped" in resumed.stderr
+    assert max_diff(out, local) <= 1e-6
+
+
 # --------------------------------------------------------------------------- a cluster of separate processes
 def test_scheduler_run_equals_local_run(cluster, small, tiny_model_path, tmp_path):
     sgy, local = small
