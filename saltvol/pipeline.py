@@ -246,8 +246,12 @@ def _settle_cluster_writes(client: Any, futures: list[Any]) -> None:
 
     unfinished = [f for f in futures if not f.done()]
     running = set()
-    for keys in client.processing().values():
-        running.update(keys)
+    try:
+        for keys in client.processing().values():
+            running.update(keys)
+    except Exception as e:  # the scheduler itself is gone: nothing to wait for, and the run's own error is the one to report
+        log.debug("could not ask the scheduler which blocks are running: %s", e)
+        return
     client.cancel([f for f in unfinished if f.key not in running])
     in_flight = [f for f in unfinished if f.key in running]
     if in_flight:

@@ -239,7 +239,7 @@ def test_ctrl_c_stops_the_run_and_keeps_its_work_for_resume(bigger, tiny_model_p
     finally:
         stop(run)
     assert run.returncode == 130, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists() and (tmp_path / ".salt.zarr.partial").is_dir()
     resumed = saltvol("-v", *segment_args(sgy, out, tiny_model_path), "--resume")
     assert resumed.returncode == 0, resumed.stderr
