@@ -230,18 +230,18 @@ def benchmark_model(path: str | None, folder: Path = DATA) -> tuple[Path, str]:
     if BUNDLED_MODEL.is_file():
         return BUNDLED_MODEL, "bundled saltvol/weights/saltvol-unet.safetensors"
     config = "ModelConfig(encoder='efficientnet-b0', decoder_attention=None)"
-    target = _untrained_model(folder / "untrained-b0-arch.safetensors", config, "name='untrained-default-arch'", half=True)
+    target = _untrained_model(folder / "untrained-b0-arch.safetensors", config, "name='untrained-default-arch'", precision="fp16")
     return target, "untrained network of the bundled model's architecture (no bundled weights installed)"
 
 
-def _untrained_model(target: Path, config: str, meta: str, *, half: bool) -> Path:
+def _untrained_model(target: Path, config: str, meta: str, *, precision: str) -> Path:
     """Save an untrained network built from ``config`` (Python source) once, in a subprocess (no torch import here)."""
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         code = (
             "import sys, torch; from saltvol.model import ModelConfig, ModelMeta, build_model, read_model_info, save_model; "
             f"torch.manual_seed(0); c = {config}; "
-            f"save_model(build_model(c), ModelMeta(config=c, {meta}), sys.argv[1], half={half})"
+            f"save_model(build_model(c), ModelMeta(config=c, {meta}), sys.argv[1], precision={precision!r})"
         )
         subprocess.run([PY, "-c", code, str(target)], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     return target
@@ -267,7 +267,7 @@ def light_model(folder: Path = DATA) -> tuple[Path, str]:
     if BUNDLED_MODEL.is_file():
         meta += ", period_px=read_model_info().period_px"  # evaluated in the subprocess
         name = f"light-mobilenetv3-{hashlib.sha256(BUNDLED_MODEL.read_bytes()).hexdigest()[:12]}.safetensors"
-    target = _untrained_model(folder / name, config, meta, half=False)
+    target = _untrained_model(folder / name, config, meta, precision="fp32")
     return target, f"light untrained network ({LIGHT_ENCODER} encoder, TTA off): measures the pipeline, not the model"
 
 

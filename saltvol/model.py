@@ -6,8 +6,10 @@ threshold and minimum area, validation score).  It pads tiles to what the
 network accepts, runs them in batches under ``torch.inference_mode`` with the
 fastest precision for the device, and returns probabilities.
 
-Model files never run code: shipped weights are safetensors (fp16 storage,
-metadata as a JSON string), and training checkpoints are read with
+A model is one U-Net or an ensemble of several (:mod:`saltvol.ensemble`)
+whose mean probability stands in for one network's.  Model files never run
+code: shipped weights are safetensors (fp16 or int8 storage, metadata as a
+JSON string), and training checkpoints are read with
 ``torch.load(weights_only=True)``.  A network is loaded once per process
 (:func:`load_model` caches), and so once per Dask worker.
 """
@@ -18,6 +20,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ._allocator import tune_allocator
+from ._weight_storage import Precision
 from .errors import CheckpointError
 
 if TYPE_CHECKING:  # torch is imported lazily: building a graph must not need it
@@ -38,6 +42,7 @@ __all__ = [
     "ModelMeta",
     "SaltModel",
     "build_model",
+    "build_network",
     "calibrate",
     "load_model",
     "read_model_info",
@@ -87,10 +92,14 @@ class ModelMeta:
     A Lovasz-trained network puts nearly all pixels near 0.25 or 0.75, whatever
     its confidence; calibrated, 0.9 means "salt nine times in ten" on TGS, which
     is what an interpreter reading a probability cube expects.  ``threshold`` is
-    in calibrated units.
+    in calibrated units.  ``members`` is empty for one network; for an
+    ensemble it lists the U-Nets whose probabilities are averaged (``config``
+    is then the first of them), all trained on the same split and
+    normalisation, so one calibration and threshold apply to their mean.
     """
 
     config: ModelConfig = field(default_factory=ModelConfig)
+    members: tuple[ModelConfig, ...] = ()
     train_size: int = 128
     input_mode: Literal["pad", "resize"] = "pad"
     input_scale: float = 1.0
@@ -119,17 +128,25 @@ class ModelMeta:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ModelMeta:
         raw = dict(raw)
-        config_raw = dict(raw.pop("config", {}))
-        if "decoder_channels" in config_raw:
-            config_raw["decoder_channels"] = tuple(config_raw["decoder_channels"])
+        config = _config_from_dict(raw.pop("config", {}))
+        members = tuple(_config_from_dict(member) for member in raw.pop("members", ()))
         if isinstance(raw.get("calibration"), list):
             raw["calibration"] = tuple(raw["calibration"])
         known = {f for f in cls.__dataclass_fields__}
-        config_known = {f for f in ModelConfig.__dataclass_fields__}
-        return cls(
-            config=ModelConfig(**{k: v for k, v in config_raw.items() if k in config_known}),
-            **{k: v for k, v in raw.items() if k in known},
-        )
+        return cls(config=config, members=members, **{k: v for k, v in raw.items() if k in known})
+
+    @property
+    def networks(self) -> tuple[ModelConfig, ...]:
+        """The U-Nets this model averages: ``members``, or ``config`` alone."""
+        return self.members or (self.config,)
+
+
+def _config_from_dict(raw: dict[str, Any]) -> ModelConfig:
+    config_raw = dict(raw)
+    if "decoder_channels" in config_raw:
+        config_raw["decoder_channels"] = tuple(config_raw["decoder_channels"])
+    known = {f for f in ModelConfig.__dataclass_fields__}
+    return ModelConfig(**{k: v for k, v in config_raw.items() if k in known})
 
 
 def calibrate(probs: Any, calibration: tuple[float, float]) -> Any:
@@ -178,6 +195,15 @@ def build_model(config: ModelConfig | None = None) -> torch.nn.Module:
         ) from e
 
 
+def build_network(meta: ModelMeta) -> torch.nn.Module:
+    """The network ``meta`` describes, with random weights: one U-Net, or an ensemble of its ``members``."""
+    if not meta.members:
+        return build_model(meta.config)
+    from .ensemble import EnsembleNetwork
+
+    return EnsembleNetwork([build_model(member) for member in meta.members])
+
+
 def resolve_device(device: Device = "auto") -> str:
     """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
     import torch
@@ -208,6 +234,11 @@ def autocast_dtype(device: str) -> torch.dtype | None:
     except (AttributeError, RuntimeError):
         bf16 = False
     return torch.bfloat16 if bf16 else None
+
+
+def _encoders(meta: ModelMeta) -> str:
+    """The encoder name, or the members' names joined by " + " for an ensemble."""
+    return " + ".join(str(config.encoder) for config in meta.networks)
 
 
 class _DescribedByMeta:
@@ -266,7 +297,7 @@ class SaltModel(_DescribedByMeta):
 
     def __repr__(self) -> str:
         score = f", val_score={self.meta.val_score:.4f}" if self.meta.val_score else ""
-        return f"SaltModel({self.meta.config.encoder!r}, device={self.device!r}{score})"
+        return f"SaltModel({_encoders(self.meta)!r}, device={self.device!r}{score})"
 
     # ------------------------------------------------------------- inference
     def predict_tiles(self, x: np.ndarray, *, batch_size: int = 16, tta: bool | None = None) -> np.ndarray:
@@ -363,23 +394,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_model(network: torch.nn.Module, meta: ModelMeta, path: str | os.PathLike, *, half: bool = True) -> Path:
-    """Write weights and metadata as one safetensors file (fp16 storage by default).
+def save_model(
+    network: torch.nn.Module, meta: ModelMeta, path: str | os.PathLike, *, precision: Precision = "fp16"
+) -> Path:
+    """Write weights and metadata as one safetensors file.
 
-    The file is written under a temporary name and renamed into place, so a
-    crash never leaves a half-written model behind.
+    ``precision`` is how the weights are stored: ``"fp16"`` (the default, half
+    the size of fp32 at no cost to the score), ``"fp32"``, or ``"int8"`` with
+    one scale per output channel (a quarter; see :mod:`saltvol._weight_storage`).
+    Loading always returns float32 weights.  The file is written under a
+    temporary name and renamed into place, so a crash never leaves a
+    half-written model behind.
     """
-    import torch
     from safetensors.torch import save_file
+
+    from ._weight_storage import encode_state
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {}
-    for key, value in network.state_dict().items():
-        value = value.detach().cpu().contiguous()
-        if half and value.is_floating_point():
-            value = value.to(torch.float16)
-        tensors[key] = value
+    tensors = encode_state(network.state_dict(), precision)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata={"saltvol": meta.to_json()})
     os.replace(tmp, path)
@@ -404,37 +437,49 @@ def _parse_meta(path: Path, raw: Any) -> ModelMeta:
     return meta
 
 
-def _meta_problem(meta: ModelMeta) -> str | None:
-    """What is wrong with metadata that parsed, or None."""
-    import math
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
-    def number(value: Any) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
-    def count(value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
-    c = meta.config
+
+def _config_problem(c: ModelConfig) -> str | None:
+    """What is wrong with one network's constructor arguments, or None."""
     checks = [
         (c.arch == "unet", f"arch {c.arch!r} is not 'unet'"),
         (isinstance(c.encoder, str) and bool(c.encoder), f"encoder {c.encoder!r} is not a name"),
-        (c.in_channels == 1 and count(c.in_channels), f"in_channels {c.in_channels!r} is not 1"),
-        (count(c.classes), f"classes {c.classes!r} is not a positive integer"),
+        (c.in_channels == 1 and _count(c.in_channels), f"in_channels {c.in_channels!r} is not 1"),
+        (_count(c.classes), f"classes {c.classes!r} is not a positive integer"),
         (c.decoder_attention is None or isinstance(c.decoder_attention, str), "decoder_attention is not a name"),
-        (len(c.decoder_channels) > 0 and all(count(v) for v in c.decoder_channels),
+        (len(c.decoder_channels) > 0 and all(_count(v) for v in c.decoder_channels),
          f"decoder_channels {c.decoder_channels!r} are not positive integers"),
         (isinstance(c.aux_head, bool), "aux_head is not true/false"),
-        (count(meta.train_size), f"train_size {meta.train_size!r} is not a positive integer"),
+    ]
+    return next((message for ok, message in checks if not ok), None)
+
+
+def _meta_problem(meta: ModelMeta) -> str | None:
+    """What is wrong with metadata that parsed, or None."""
+    for index, config in enumerate(meta.networks):
+        problem = _config_problem(config)
+        if problem:
+            return f"ensemble member {index}: {problem}" if meta.members else problem
+    checks = [
+        (not meta.members or (len(meta.members) >= 2 and meta.members[0] == meta.config),
+         "an ensemble's members must list at least two networks, the first being its config"),
+        (_count(meta.train_size), f"train_size {meta.train_size!r} is not a positive integer"),
         (meta.input_mode in ("pad", "resize"), f"input_mode {meta.input_mode!r} is not 'pad' or 'resize'"),
-        (number(meta.image_mean) and number(meta.image_center), "image_mean/image_center are not finite numbers"),
-        (number(meta.image_std) and meta.image_std > 0, f"image_std {meta.image_std!r} is not a positive number"),
-        (number(meta.image_spread) and meta.image_spread > 0, f"image_spread {meta.image_spread!r} is not a positive number"),
-        (number(meta.period_px) and meta.period_px > 0, f"period_px {meta.period_px!r} is not a positive number"),
-        (number(meta.input_scale) and 0.25 <= meta.input_scale <= 8, f"input_scale {meta.input_scale!r} is not a zoom between 0.25 and 8"),
-        (number(meta.threshold) and 0 <= meta.threshold <= 1, f"threshold {meta.threshold!r} is not in [0, 1]"),
+        (_number(meta.image_mean) and _number(meta.image_center), "image_mean/image_center are not finite numbers"),
+        (_number(meta.image_std) and meta.image_std > 0, f"image_std {meta.image_std!r} is not a positive number"),
+        (_number(meta.image_spread) and meta.image_spread > 0, f"image_spread {meta.image_spread!r} is not a positive number"),
+        (_number(meta.period_px) and meta.period_px > 0, f"period_px {meta.period_px!r} is not a positive number"),
+        (_number(meta.input_scale) and 0.25 <= meta.input_scale <= 8, f"input_scale {meta.input_scale!r} is not a zoom between 0.25 and 8"),
+        (_number(meta.threshold) and 0 <= meta.threshold <= 1, f"threshold {meta.threshold!r} is not in [0, 1]"),
         (isinstance(meta.min_area, int) and meta.min_area >= 0, f"min_area {meta.min_area!r} is not a count"),
         (isinstance(meta.tta, bool), "tta is not true/false"),
-        (isinstance(meta.calibration, tuple) and len(meta.calibration) == 2 and all(number(v) for v in meta.calibration)
+        (isinstance(meta.calibration, tuple) and len(meta.calibration) == 2 and all(_number(v) for v in meta.calibration)
          and meta.calibration[0] > 0, f"calibration {meta.calibration!r} is not (a > 0, b)"),
         (isinstance(meta.name, str), "name is not a string"),
     ]
@@ -475,7 +520,15 @@ def _read_safetensors(path: Path, *, weights: bool = True) -> tuple[dict[str, An
     if raw_meta is None:
         raise CheckpointError(f"{path} has no saltvol metadata; pass a model written by 'saltvol train'")
     meta = _parse_meta(path, raw_meta)
-    return (_check_state(path, state) if weights else state), meta
+    if not weights:
+        return state, meta
+    from ._weight_storage import decode_state
+
+    try:
+        state = decode_state(_check_state(path, state))
+    except ValueError as e:
+        raise CheckpointError(f"{path} has damaged int8 weights ({e}); pass a model written by 'saltvol train'") from e
+    return _check_state(path, state), meta
 
 
 def _read_torch_checkpoint(path: Path) -> tuple[dict[str, Any], ModelMeta]:
@@ -527,10 +580,10 @@ def read_model_file(path: str | os.PathLike, *, weights: bool = True) -> tuple[d
 def _load_cached(path: str, mtime_ns: int, device: str) -> SaltModel:
     state, meta = read_model_file(path)
     try:
-        network = build_model(meta.config)
+        network = build_network(meta)
     except CheckpointError as e:
         raise CheckpointError(
-            f"{path}: its metadata ask for a U-Net with encoder {meta.config.encoder!r}, which cannot be built "
+            f"{path}: its metadata ask for a U-Net with encoder {_encoders(meta)!r}, which cannot be built "
             "here; pass a model written by 'saltvol train'"
         ) from e
     except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as e:
@@ -544,7 +597,7 @@ def _load_cached(path: str, mtime_ns: int, device: str) -> SaltModel:
     except (RuntimeError, TypeError, ValueError) as e:
         first = str(e).splitlines()[0]
         raise CheckpointError(
-            f"{path} does not fit a U-Net with encoder {meta.config.encoder!r} ({first}); "
+            f"{path} does not fit a U-Net with encoder {_encoders(meta)!r} ({first}); "
             "pass a model written by 'saltvol train'"
         ) from e
     return SaltModel(network, meta, device=device, source=path, sha256=_sha256(Path(path)))

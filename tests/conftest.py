@@ -28,7 +28,7 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     config = ModelConfig(encoder="resnet18", decoder_channels=(32, 16, 16, 16, 16))
     path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
-    return save_model(build_model(config), ModelMeta(config=config, name="tiny-test"), path, half=False)
+    return save_model(build_model(config), ModelMeta(config=config, name="tiny-test"), path, precision="fp32")
 
 
 @pytest.fixture(scope="session")

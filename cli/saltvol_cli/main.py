@@ -29,6 +29,7 @@ COMMANDS: list[str] = [
     "segment",
     "train",
     "evaluate",
+    "ensemble",
     "predict_images",
     "info",
     "export",

@@ -12,11 +12,20 @@ import numpy as np
 import torch
 
 from ..metrics import tgs_score_per_image
+from dataclasses import replace
+
 from ..model import ModelMeta, autocast_dtype, calibrate
 from .augment import from_network_size, to_network_size
 from .data import coverage_bins
 
-__all__ = ["fit_calibration", "postprocess", "predict_probabilities", "score_report", "tune_postprocessing"]
+__all__ = [
+    "fit_calibration",
+    "postprocess",
+    "predict_probabilities",
+    "score_report",
+    "tune_on_validation",
+    "tune_postprocessing",
+]
 
 
 def predict_probabilities(
@@ -115,3 +124,31 @@ def fit_calibration(probs: np.ndarray, true_masks: np.ndarray, *, max_pixels: in
     result = minimize(loss, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=[(1e-3, 100.0), (-50.0, 50.0)])
     a, b = (float(v) for v in result.x)
     return round(a, 4), round(b, 4)
+
+
+def tune_on_validation(
+    network: torch.nn.Module, meta: ModelMeta, images: np.ndarray, masks: np.ndarray, *, device: str = "cpu"
+) -> tuple[ModelMeta, dict[str, float]]:
+    """``meta`` with calibration, threshold, minimum area and validation scores fitted on these tiles.
+
+    The network's raw (uncalibrated, TTA-averaged) probabilities are Platt
+    scaled, then the threshold is picked from the usual raw grid (0.30-0.70)
+    mapped into calibrated units, so the masks, and the score, are those of
+    the raw probabilities.  Returns the new metadata and the score report at
+    the chosen settings.
+    """
+    raw = predict_probabilities(network, images, replace(meta, calibration=(1.0, 0.0)), device=device)
+    calibration = fit_calibration(raw, masks)
+    probs = calibrate(raw, calibration)
+    thresholds = np.round(calibrate(np.round(np.arange(0.3, 0.71, 0.05), 2), calibration), 4)
+    threshold, min_area = tune_postprocessing(probs, masks, thresholds=thresholds)
+    report = score_report(postprocess(probs, threshold, min_area), masks)
+    tuned = replace(
+        meta,
+        calibration=calibration,
+        threshold=threshold,
+        min_area=min_area,
+        val_score=round(report["overall"], 4),
+        val_scores_by_bin={k: round(v, 4) for k, v in report.items() if k != "overall"},
+    )
+    return tuned, report

@@ -36,18 +36,12 @@ import torch.nn.functional as F
 from .. import __version__
 from .._allocator import tune_allocator
 from ..errors import CheckpointError, InputError
-from ..model import ModelConfig, ModelMeta, build_model, calibrate, read_model_file, save_model
+from ..model import ModelConfig, ModelMeta, build_model, read_model_file, save_model
 from ..normalize import estimate_period, image_stats
 from .augment import AugmentConfig, augment_batch, to_network_size
 from .data import TGSData, load_tgs, stratified_folds, vertical_mask_artifacts
 from .synthetic import synthetic_tiles
-from .evaluate import (
-    fit_calibration,
-    postprocess,
-    predict_probabilities,
-    score_report,
-    tune_postprocessing,
-)
+from .evaluate import predict_probabilities, score_report, tune_on_validation
 
 __all__ = ["EpochReport", "TrainConfig", "default_input_size", "export_best", "train", "training_tiles"]
 
@@ -319,6 +313,11 @@ def train(
     initial_weights, init_meta = None, None
     if config.init_from and state is None:
         initial_weights, init_meta = read_model_file(config.init_from)
+        if init_meta.members:
+            raise InputError(
+                f"--init {config.init_from} is an ensemble of {len(init_meta.members)} networks; "
+                "start from one of the single-network models it was made from"
+            )
         # The architecture comes with the weights; the path is kept absolute in config.json for provenance.
         config = replace(config, model=init_meta.config, init_from=str(Path(config.init_from).resolve()))
 
@@ -461,21 +460,7 @@ def export_best(run_dir: str | os.PathLike, *, data: TGSData, val_index: np.ndar
     network.load_state_dict(state["model"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
     network.to(device).to(memory_format=torch.channels_last)
-    raw = predict_probabilities(network, data.images[val_index], replace(meta, calibration=(1.0, 0.0)), device=device)
-    calibration = fit_calibration(raw, data.masks[val_index])
-    probs = calibrate(raw, calibration)
-    # Tune on the usual raw thresholds mapped into calibrated units: the same masks, so the same scores.
-    thresholds = np.round(calibrate(np.round(np.arange(0.3, 0.71, 0.05), 2), calibration), 4)
-    threshold, min_area = tune_postprocessing(probs, data.masks[val_index], thresholds=thresholds)
-    report = score_report(postprocess(probs, threshold, min_area), data.masks[val_index])
-    log.info("calibration a=%.3f b=%.3f; threshold %.4f, min area %d: %.4f", *calibration, threshold, min_area, report["overall"])
-    meta = replace(
-        meta,
-        calibration=calibration,
-        threshold=threshold,
-        min_area=min_area,
-        val_score=round(report["overall"], 4),
-        val_scores_by_bin={k: round(v, 4) for k, v in report.items() if k != "overall"},
-        epochs=int(state["epoch"]),
-    )
+    meta, report = tune_on_validation(network, meta, data.images[val_index], data.masks[val_index], device=device)
+    log.info("calibration a=%.3f b=%.3f; threshold %.4f, min area %d: %.4f", *meta.calibration, meta.threshold, meta.min_area, report["overall"])
+    meta = replace(meta, epochs=int(state["epoch"]))
     return save_model(network, meta, run_dir / "model.safetensors")

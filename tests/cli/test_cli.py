@@ -374,6 +374,27 @@ def test_evaluate_json(run_cli, tiny_model):
     assert table.returncode == 0 and "10-50%" in table.stdout and "tuned" in table.stdout
 
 
+def test_ensemble_combines_two_models_that_evaluate_then_loads(run_cli, tmp_path, tiny_model):
+    if not (TGS / "train" / "images").is_dir():
+        pytest.skip("TGS data not available")
+    from saltvol.model import read_model_info
+
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(tiny_model.read_bytes())  # the same network twice is still two members
+    out = tmp_path / "ens.safetensors"
+    result = run_cli("ensemble", tiny_model, other, "--data", TGS, "--limit", 16, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "validation fold, tuned: overall" in result.stdout and f"wrote {out}" in result.stdout
+    assert len(read_model_info(out).meta.members) == 2
+    assert out.stat().st_size < 0.6 * tiny_model.stat().st_size * 2  # int8: about half of two fp16 files
+    scored = run_cli("evaluate", "--data", TGS, "--model", out, "--limit", 16, "--json", "--device", "cpu")
+    assert scored.returncode == 0, scored.stderr
+
+    again = run_cli("ensemble", tiny_model, "--data", TGS, "--limit", 16, "-o", tmp_path / "one.safetensors")
+    assert again.returncode == 2 and "at least two models" in _one_error_line(again.stderr)
+    assert not (tmp_path / "one.safetensors").exists()
+
+
 @pytest.mark.slow
 def test_train_and_resume(run_cli, tmp_path):
     if not (TGS / "train" / "images").is_dir():

@@ -37,14 +37,14 @@ def test_calibration_travels_with_the_model_file_and_is_applied(tmp_path):
     torch.manual_seed(0)
     meta = ModelMeta(name="cal-test")
     network = build_model(meta.config)
-    plain = load_model(save_model(network, meta, tmp_path / "plain.safetensors", half=False), device="cpu")
-    scaled = load_model(save_model(network, ModelMeta(name="cal-test", calibration=(3.0, 0.5)), tmp_path / "cal.safetensors", half=False), device="cpu")
+    plain = load_model(save_model(network, meta, tmp_path / "plain.safetensors", precision="fp32"), device="cpu")
+    scaled = load_model(save_model(network, ModelMeta(name="cal-test", calibration=(3.0, 0.5)), tmp_path / "cal.safetensors", precision="fp32"), device="cpu")
     assert scaled.meta.calibration == (3.0, 0.5)
     tiles = np.random.default_rng(2).random((2, 64, 64), dtype=np.float32)
     np.testing.assert_allclose(scaled.predict_tiles(tiles), calibrate(plain.predict_tiles(tiles), (3.0, 0.5)), atol=1e-5)
 
 
 def test_a_bad_calibration_in_a_model_file_is_refused(tmp_path):
-    path = save_model(build_model(ModelMeta().config), ModelMeta(calibration=(-1.0, 0.0)), tmp_path / "bad.safetensors", half=False)
+    path = save_model(build_model(ModelMeta().config), ModelMeta(calibration=(-1.0, 0.0)), tmp_path / "bad.safetensors", precision="fp32")
     with pytest.raises(CheckpointError, match="calibration"):
         load_model(path, device="cpu")

@@ -53,7 +53,7 @@ def _nan_to_none(value: Any) -> Any:
     return value
 
 
-def _fmt(value: float) -> str:
+def format_score(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.4f}"
 
 
@@ -68,5 +68,5 @@ def _print_table(report: dict[str, Any]) -> None:
     table.add_column("t=0.5", justify="right")
     table.add_column(tuned, justify="right")
     for name in BINS:
-        table.add_row(name, str(report["counts"][name]), _fmt(report["at_0.5"][name]), _fmt(report["tuned"][name]))
+        table.add_row(name, str(report["counts"][name]), format_score(report["at_0.5"][name]), format_score(report["tuned"][name]))
     Console().print(table)

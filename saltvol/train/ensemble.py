@@ -1,0 +1,137 @@
+"""Combine trained models into one ensemble model file.
+
+The members must have been trained on the same split and normalisation
+(same data, fold, seed, input size and scale): their raw probabilities are
+averaged, and one calibration, threshold and minimum area are fitted to that
+mean on the validation fold, as ``saltvol train`` does for a single network.
+The result is an ordinary model file (``load_model``, ``segment``,
+``predict-images`` and ``evaluate`` take it as they take one network), stored
+as int8 by default so that two networks fit in the package's 30 MB.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from .._weight_storage import Precision
+from ..errors import CheckpointError, InputError, OutputExistsError
+from ..model import ModelMeta, build_model, read_model_file, save_model
+from .data import load_tgs, stratified_folds
+from .evaluate import tune_on_validation
+
+__all__ = ["combine_models"]
+
+log = logging.getLogger(__name__)
+
+#: Metadata fields that must agree between members: they decide which tiles were validation and how inputs are scaled.
+_SHARED_FIELDS = (
+    "data_fingerprint", "fold", "k_folds", "split_seed", "train_size", "input_mode", "input_scale",
+    "image_mean", "image_std", "image_center", "image_spread", "period_px",
+)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-6)
+    return a == b
+
+
+def _check_members(paths: list[Path], metas: list[ModelMeta]) -> None:
+    for path, meta in zip(paths, metas):
+        if meta.members:
+            raise InputError(f"{path} is already an ensemble; combine the single-network models it was made from")
+    first = metas[0]
+    for path, meta in zip(paths[1:], metas[1:]):
+        for name in _SHARED_FIELDS:
+            if not _same(getattr(first, name), getattr(meta, name)):
+                raise InputError(
+                    f"{path} was trained with {name}={getattr(meta, name)!r} but {paths[0]} with "
+                    f"{getattr(first, name)!r}; ensemble members must share data, split and normalisation"
+                )
+
+
+def combine_models(
+    models: list[str | os.PathLike],
+    data_dir: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    precision: Precision = "int8",
+    name: str = "saltvol-unet-ensemble",
+    overwrite: bool = False,
+    limit: int | None = None,
+) -> tuple[Path, dict[str, float]]:
+    """Write one model file that averages the probabilities of ``models``.
+
+    Parameters
+    ----------
+    models : list of paths
+        Two or more single-network model files (``.safetensors`` or a run's ``best.pt``).
+    data_dir : path
+        The TGS folder the members were trained on: their shared validation
+        fold is where the ensemble is calibrated and its threshold tuned.
+    output : path
+        The ensemble's ``.safetensors`` file.
+    precision : {"int8", "fp16", "fp32"}, default "int8"
+        Weight storage; int8 costs the score nothing measurable (docs/model.md).
+    name : str
+        Stored in the metadata and in provenance of cubes made with it.
+    overwrite : bool, default False
+    limit : int, optional
+        Read only the first ``limit`` tiles (as the members were trained with ``--limit``).
+
+    Returns
+    -------
+    (Path, dict)
+        The file written and the TGS metric of the ensemble on the validation
+        fold at its tuned settings (``overall`` and per coverage bin).
+    """
+    paths = [Path(m) for m in models]
+    output = Path(output)
+    if len(paths) < 2:
+        raise InputError(f"an ensemble needs at least two models, got {len(paths)}; pass two or more model files")
+    if output.exists() and not overwrite:
+        raise OutputExistsError(f"{output} exists; pass --overwrite to replace it or choose another -o")
+    if any(output.resolve() == p.resolve() for p in paths if p.exists()):
+        raise InputError(f"-o {output} is one of the members; write the ensemble to a new file")
+    read = [read_model_file(p) for p in paths]
+    metas = [meta for _, meta in read]
+    _check_members(paths, metas)
+
+    data = load_tgs(data_dir, limit=limit)
+    if data.masks is None:
+        raise InputError(f"{str(data_dir)!r} has no masks (train/masks or train.csv); tuning the ensemble needs them")
+    first = metas[0]
+    if first.data_fingerprint is not None and first.data_fingerprint != data.fingerprint:
+        raise InputError(
+            f"{str(data_dir)!r} holds other tiles than the members were trained on (data fingerprint differs); "
+            "pass the training data, so that the validation fold is one they never saw"
+        )
+    from ..ensemble import EnsembleNetwork
+
+    members = []
+    for path, (state, meta) in zip(paths, read):
+        network = build_model(meta.config)
+        try:
+            network.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+        except RuntimeError as e:
+            raise CheckpointError(f"{path} does not fit its own architecture ({str(e).splitlines()[0][:160]})") from e
+        members.append(network)
+    ensemble = EnsembleNetwork(members)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    ensemble.to(device).to(memory_format=torch.channels_last)
+
+    folds = stratified_folds(data.coverage, k=first.k_folds, seed=first.split_seed)
+    val = folds == first.fold
+    configs = tuple(meta.config for meta in metas)
+    meta = replace(first, config=configs[0], members=configs, name=name, epochs=None, saltvol_version=__version__)
+    log.info("tuning the ensemble of %s on %d validation tiles", " + ".join(c.encoder for c in configs), int(val.sum()))
+    meta, report = tune_on_validation(ensemble, meta, data.images[val], data.masks[val], device=device)
+    return save_model(ensemble.cpu(), meta, output, precision=precision), report

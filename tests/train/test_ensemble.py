@@ -1,0 +1,92 @@
+"""Ensembles: two networks trained on real TGS tiles combined into one model file that every command loads."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from saltvol.errors import InputError, OutputExistsError
+from saltvol.model import ModelConfig, calibrate, load_model
+from saltvol.train.ensemble import combine_models
+from saltvol.train.loop import TrainConfig, train
+from tests.conftest import TGS_DIR
+
+pytestmark = pytest.mark.skipif(not TGS_DIR.is_dir(), reason="needs the shared TGS data")
+
+LIMIT = 24
+TINY = ModelConfig(encoder="resnet18", decoder_channels=(32, 16, 16, 16, 16))
+OTHER = ModelConfig(encoder="resnet18", decoder_channels=(16, 16, 16, 16, 16))
+
+
+def _train(run_dir: Path, model: ModelConfig, **changes) -> Path:
+    base = dict(model=model, epochs=1, limit=LIMIT, k_folds=4, batch_size=6, lr=1e-3, threads=1)
+    config = TrainConfig(**(base | changes))
+    return train(TGS_DIR, run_dir, config)
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory) -> list[Path]:
+    root = tmp_path_factory.mktemp("members")
+    return [_train(root / "a", TINY), _train(root / "b", OTHER)]
+
+
+def test_an_ensemble_predicts_the_calibrated_mean_of_its_members(members, tmp_path):
+    from saltvol.train.data import load_tgs
+
+    out, report = combine_models(members, TGS_DIR, tmp_path / "ens.safetensors", precision="fp32", limit=LIMIT)
+    ensemble = load_model(out, device="cpu")
+    assert ensemble.meta.members == (TINY, OTHER) and ensemble.meta.config == TINY
+    assert "resnet18 + resnet18" in repr(ensemble)
+    tiles = load_tgs(TGS_DIR, limit=8).images
+    raw = [load_model(m, device="cpu").with_meta(calibration=(1.0, 0.0)).predict_tiles(tiles) for m in members]
+    expected = calibrate(np.mean(raw, axis=0), ensemble.meta.calibration)
+    np.testing.assert_allclose(ensemble.predict_tiles(tiles), expected, atol=1e-4)
+    assert ensemble.meta.val_score == pytest.approx(report["overall"], abs=1e-4)
+
+
+def test_the_stored_score_is_what_evaluate_measures(members, tmp_path):
+    from saltvol.train.predict import evaluate
+
+    out, report = combine_models(members, TGS_DIR, tmp_path / "ens.safetensors", limit=LIMIT)
+    measured = evaluate(TGS_DIR, model=out, limit=LIMIT, device="cpu")
+    assert measured["tuned"]["overall"] == pytest.approx(report["overall"], abs=0.02)  # stored from int8 vs fp32 weights
+
+
+def test_int8_ensemble_is_a_quarter_of_fp32(members, tmp_path):
+    int8, _ = combine_models(members, TGS_DIR, tmp_path / "int8.safetensors", limit=LIMIT)
+    fp32, _ = combine_models(members, TGS_DIR, tmp_path / "fp32.safetensors", precision="fp32", limit=LIMIT)
+    assert int8.stat().st_size < 0.3 * fp32.stat().st_size
+
+
+def test_models_of_different_splits_are_refused(members, tmp_path):
+    other_split = _train(tmp_path / "c", TINY, k_folds=3)
+    with pytest.raises(InputError, match="k_folds=3.*share data, split and normalisation"):
+        combine_models([members[0], other_split], TGS_DIR, tmp_path / "ens.safetensors", limit=LIMIT)
+    assert not (tmp_path / "ens.safetensors").exists()
+
+
+def test_one_model_an_ensemble_member_or_an_existing_output_are_refused(members, tmp_path):
+    with pytest.raises(InputError, match="at least two models"):
+        combine_models(members[:1], TGS_DIR, tmp_path / "one.safetensors", limit=LIMIT)
+    ens, _ = combine_models(members, TGS_DIR, tmp_path / "ens.safetensors", limit=LIMIT)
+    with pytest.raises(InputError, match="already an ensemble"):
+        combine_models([ens, members[0]], TGS_DIR, tmp_path / "nested.safetensors", limit=LIMIT)
+    before = ens.read_bytes()
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        combine_models(members, TGS_DIR, ens, limit=LIMIT)
+    assert ens.read_bytes() == before
+
+
+def test_training_cannot_start_from_an_ensemble(members, tmp_path):
+    ens, _ = combine_models(members, TGS_DIR, tmp_path / "ens.safetensors", limit=LIMIT)
+    with pytest.raises(InputError, match="is an ensemble of 2 networks"):
+        _train(tmp_path / "run", TINY, init_from=str(ens))
+    assert not (tmp_path / "run").exists()
+
+
+def test_tuning_on_other_tiles_than_the_training_data_is_refused(members, tmp_path):
+    with pytest.raises(InputError, match="fingerprint differs"):
+        combine_models(members, TGS_DIR, tmp_path / "ens.safetensors", limit=LIMIT + 8)
