@@ -55,7 +55,7 @@ def main() -> None:
     if args.encoders:
         configs = [ModelConfig(encoder=name) for name in args.encoders]
     else:
-        configs = [saltvol.load_model(args.model).meta.config]
+        configs = list(saltvol.load_model(args.model).meta.networks)  # an ensemble: each of its networks
     bf16 = autocast_dtype("cpu")
     print(f"batch {args.batch_size}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}; native bf16: {'yes' if bf16 else 'no'}")

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     with torch.inference_mode():
         outputs = [network(torch.cat([b, b.flip(-1)]).contiguous(memory_format=torch.channels_last)) for b in x.split(64)]
     if not all(isinstance(o, tuple) for o in outputs):
-        print("\nthe model has no auxiliary head; no gating")
+        print("\nthe model has no auxiliary head (or is an ensemble, which returns only the mean mask); no gating")
         return
     has_salt = torch.cat([torch.sigmoid(o[1].float())[:, 0].view(2, -1).mean(0) for o in outputs]).numpy()
     print(f"\naux 'has salt' probability: empty tiles median {np.median(has_salt[empty]):.2f}, 90th percentile "

@@ -43,9 +43,13 @@ def encode_state(state: dict[str, torch.Tensor], precision: Precision = "fp16") 
         value = value.detach().cpu().contiguous()
         if key.endswith(SCALE_SUFFIX):
             raise ValueError(f"state entry {key!r} ends with the reserved suffix {SCALE_SUFFIX!r}")
+        if value.dtype == torch.int8:  # int8 in a file means "quantized": a plain int8 buffer would not read back
+            raise ValueError(f"state entry {key!r} is an int8 buffer, which model files cannot tell from int8 weights")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ValueError(f"state entry {key!r} holds NaN or Inf; a model file must hold finite weights")
         if not value.is_floating_point():
             out[key] = value
-        elif precision == "int8" and value.dim() >= 2 and value.shape[0] > 0:
+        elif precision == "int8" and value.dim() >= 2 and value.numel() > 0:
             out[key], out[key + SCALE_SUFFIX] = _quantize(value)
         else:
             out[key] = value.to(torch.float32 if precision == "fp32" else torch.float16)

@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ._allocator import tune_allocator
-from ._weight_storage import Precision
 from .errors import CheckpointError
 
 if TYPE_CHECKING:  # torch is imported lazily: building a graph must not need it
     import torch
+
+    from ._weight_storage import Precision
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
@@ -51,6 +52,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Most networks an ensemble file may hold (a header asking for more is refused before anything is built).
+MAX_MEMBERS = 8
 #: The trained model that ships with the package.
 DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "saltvol-unet.safetensors"
 #: Input pixels up to which a batch and its mirror image go through the network together (four 256 x 256 tiles,
@@ -266,7 +269,8 @@ class SaltModel(_DescribedByMeta):
     Parameters
     ----------
     network : torch.nn.Module
-        An smp U-Net built by :func:`build_model`.
+        An smp U-Net built by :func:`build_model`, or an ensemble of them
+        (:func:`build_network`).
     meta : ModelMeta
         What it was trained under.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
@@ -395,24 +399,32 @@ def _sha256(path: Path) -> str:
 
 
 def save_model(
-    network: torch.nn.Module, meta: ModelMeta, path: str | os.PathLike, *, precision: Precision = "fp16"
+    network: torch.nn.Module,
+    meta: ModelMeta,
+    path: str | os.PathLike,
+    *,
+    precision: Precision = "fp16",
+    half: bool | None = None,
 ) -> Path:
     """Write weights and metadata as one safetensors file.
 
     ``precision`` is how the weights are stored: ``"fp16"`` (the default, half
     the size of fp32 at no cost to the score), ``"fp32"``, or ``"int8"`` with
     one scale per output channel (a quarter; see :mod:`saltvol._weight_storage`).
-    Loading always returns float32 weights.  The file is written under a
-    temporary name and renamed into place, so a crash never leaves a
-    half-written model behind.
+    Loading always returns float32 weights.  ``half`` is the older spelling
+    (``True``: fp16, ``False``: fp32) and, when given, wins.  The file is
+    written under a temporary name and renamed into place, so a crash never
+    leaves a half-written model behind.
     """
     from safetensors.torch import save_file
 
     from ._weight_storage import encode_state
 
+    if half is not None:
+        precision = "fp16" if half else "fp32"
+    tensors = encode_state(network.state_dict(), precision)  # before any file exists: a bad precision writes nothing
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = encode_state(network.state_dict(), precision)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata={"saltvol": meta.to_json()})
     os.replace(tmp, path)
@@ -425,6 +437,11 @@ def _parse_meta(path: Path, raw: Any) -> ModelMeta:
         fields = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
         if not isinstance(fields, dict) or not isinstance(fields.get("config", {}), dict):
             raise TypeError(f"expected a JSON object, got {type(fields).__name__}")
+        members = fields.get("members", [])
+        if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+            raise TypeError("'members' is not a list of network configs")
+        if len(members) > MAX_MEMBERS:
+            raise ValueError(f"'members' lists {len(members)} networks, more than the {MAX_MEMBERS} an ensemble may hold")
         meta = ModelMeta.from_dict(fields)
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
         raise CheckpointError(
@@ -490,12 +507,18 @@ def _check_state(path: Path, state: Any) -> dict[str, Any]:
     """A state dict of named tensors with finite values, or CheckpointError."""
     import torch
 
+    stored_dtypes = (torch.float32, torch.float16, torch.bfloat16, torch.int8, torch.int64)
     if not isinstance(state, dict) or not state:
         raise CheckpointError(f"{path} holds no model state (expected named tensors); pass a model written by 'saltvol train'")
     for key, value in state.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
             raise CheckpointError(
                 f"{path}: model state entry {key!r} is not a named tensor; pass a model written by 'saltvol train'"
+            )
+        if value.dtype not in stored_dtypes:
+            raise CheckpointError(
+                f"{path}: weights {key!r} are stored as {value.dtype}, which saltvol never writes; "
+                "pass a model written by 'saltvol train'"
             )
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise CheckpointError(
@@ -579,6 +602,13 @@ def read_model_file(path: str | os.PathLike, *, weights: bool = True) -> tuple[d
 @functools.lru_cache(maxsize=4)
 def _load_cached(path: str, mtime_ns: int, device: str) -> SaltModel:
     state, meta = read_model_file(path)
+    if meta.members:
+        prefixes = {key.split(".", 2)[1] for key in state if key.startswith("members.") and key.count(".") >= 2}
+        if prefixes != {str(i) for i in range(len(meta.members))}:
+            raise CheckpointError(
+                f"{path} describes an ensemble of {len(meta.members)} networks but holds weights for "
+                f"{len(prefixes)}; pass a model written by 'saltvol ensemble'"
+            )
     try:
         network = build_network(meta)
     except CheckpointError as e:

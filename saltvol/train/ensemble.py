@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from .. import __version__
-from .._weight_storage import Precision
+from .._weight_storage import PRECISIONS, Precision, decode_state, encode_state
 from ..errors import CheckpointError, InputError, OutputExistsError
 from ..model import ModelMeta, build_model, read_model_file, save_model
 from .data import load_tgs, stratified_folds
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 #: Metadata fields that must agree between members: they decide which tiles were validation and how inputs are scaled.
 _SHARED_FIELDS = (
     "data_fingerprint", "fold", "k_folds", "split_seed", "train_size", "input_mode", "input_scale",
-    "image_mean", "image_std", "image_center", "image_spread", "period_px",
+    "image_mean", "image_std", "image_center", "image_spread", "period_px", "tta",
 )
 
 
@@ -97,6 +97,11 @@ def combine_models(
     output = Path(output)
     if len(paths) < 2:
         raise InputError(f"an ensemble needs at least two models, got {len(paths)}; pass two or more model files")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}; choose one of them")
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"model {str(path)!r} does not exist or is not a file; check the MODEL arguments")
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output} exists; pass --overwrite to replace it or choose another -o")
     if any(output.resolve() == p.resolve() for p in paths if p.exists()):
@@ -109,11 +114,17 @@ def combine_models(
     if data.masks is None:
         raise InputError(f"{str(data_dir)!r} has no masks (train/masks or train.csv); tuning the ensemble needs them")
     first = metas[0]
-    if first.data_fingerprint is not None and first.data_fingerprint != data.fingerprint:
+    if first.data_fingerprint is None:
+        log.warning("the models record no training data; the validation fold of %s may hold tiles they trained on", data_dir)
+    elif first.data_fingerprint != data.fingerprint:
         raise InputError(
             f"{str(data_dir)!r} holds other tiles than the members were trained on (data fingerprint differs); "
-            "pass the training data, so that the validation fold is one they never saw"
+            "pass the --data and --limit they were trained with, so that the validation fold is one they never saw"
         )
+    folds = stratified_folds(data.coverage, k=first.k_folds, seed=first.split_seed)
+    val = folds == first.fold
+    if not val.any():
+        raise InputError(f"validation fold {first.fold} of {str(data_dir)!r} is empty; pass more tiles (a larger --limit)")
     from ..ensemble import EnsembleNetwork
 
     members = []
@@ -125,11 +136,12 @@ def combine_models(
             raise CheckpointError(f"{path} does not fit its own architecture ({str(e).splitlines()[0][:160]})") from e
         members.append(network)
     ensemble = EnsembleNetwork(members)
+    # Tune the weights the file will hold: int8 storage moves probabilities a little, and the stored threshold
+    # and score must be those of the weights that are loaded.
+    ensemble.load_state_dict(decode_state(encode_state(ensemble.state_dict(), precision)))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     ensemble.to(device).to(memory_format=torch.channels_last)
 
-    folds = stratified_folds(data.coverage, k=first.k_folds, seed=first.split_seed)
-    val = folds == first.fold
     configs = tuple(meta.config for meta in metas)
     meta = replace(first, config=configs[0], members=configs, name=name, epochs=None, saltvol_version=__version__)
     log.info("tuning the ensemble of %s on %d validation tiles", " + ".join(c.encoder for c in configs), int(val.sum()))

@@ -131,13 +131,13 @@ def tune_on_validation(
 ) -> tuple[ModelMeta, dict[str, float]]:
     """``meta`` with calibration, threshold, minimum area and validation scores fitted on these tiles.
 
-    The network's raw (uncalibrated, TTA-averaged) probabilities are Platt
+    The network's raw (uncalibrated; flip-averaged if ``meta.tta``) probabilities are Platt
     scaled, then the threshold is picked from the usual raw grid (0.30-0.70)
     mapped into calibrated units, so the masks, and the score, are those of
     the raw probabilities.  Returns the new metadata and the score report at
     the chosen settings.
     """
-    raw = predict_probabilities(network, images, replace(meta, calibration=(1.0, 0.0)), device=device)
+    raw = predict_probabilities(network, images, replace(meta, calibration=(1.0, 0.0)), device=device, tta=meta.tta)
     calibration = fit_calibration(raw, masks)
     probs = calibrate(raw, calibration)
     thresholds = np.round(calibrate(np.round(np.arange(0.3, 0.71, 0.05), 2), calibration), 4)

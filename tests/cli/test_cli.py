@@ -389,6 +389,8 @@ def test_ensemble_combines_two_models_that_evaluate_then_loads(run_cli, tmp_path
     assert out.stat().st_size < 0.6 * tiny_model.stat().st_size * 2  # int8: about half of two fp16 files
     scored = run_cli("evaluate", "--data", TGS, "--model", out, "--limit", 16, "--json", "--device", "cpu")
     assert scored.returncode == 0, scored.stderr
+    # the members were saved without flip TTA: the ensemble is tuned, and evaluated, the way it predicts
+    assert json.loads(scored.stdout)["tuned"]["overall"] == pytest.approx(read_model_info(out).meta.val_score, abs=1e-4)
 
     again = run_cli("ensemble", tiny_model, "--data", TGS, "--limit", 16, "-o", tmp_path / "one.safetensors")
     assert again.returncode == 2 and "at least two models" in _one_error_line(again.stderr)

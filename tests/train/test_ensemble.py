@@ -52,7 +52,7 @@ def test_the_stored_score_is_what_evaluate_measures(members, tmp_path):
 
     out, report = combine_models(members, TGS_DIR, tmp_path / "ens.safetensors", limit=LIMIT)
     measured = evaluate(TGS_DIR, model=out, limit=LIMIT, device="cpu")
-    assert measured["tuned"]["overall"] == pytest.approx(report["overall"], abs=0.02)  # stored from int8 vs fp32 weights
+    assert measured["tuned"]["overall"] == pytest.approx(report["overall"], abs=1e-4)  # tuned on the int8 weights it holds
 
 
 def test_int8_ensemble_is_a_quarter_of_fp32(members, tmp_path):
