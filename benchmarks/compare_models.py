@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _tgs_scoring import cross_tuned, fold_halves, paired_line
+
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     from saltvol.model import load_model
     from saltvol.train.data import load_tgs, stratified_folds
     from saltvol.model import calibrate
-    from saltvol.train.evaluate import postprocess, predict_probabilities, tune_postprocessing
+    from saltvol.train.evaluate import postprocess, predict_probabilities
 
     try:
         data = load_tgs(args.data)
@@ -53,18 +55,13 @@ def main(argv: list[str] | None = None) -> None:
     meta = models[0].meta
     index = np.flatnonzero(stratified_folds(data.coverage, k=meta.k_folds, seed=meta.split_seed) == meta.fold)
     truth = data.masks[index]
-    halves = stratified_folds(data.coverage[index], k=2, seed=0)
+    halves = fold_halves(data.coverage[index])
     stored, crossed = [], []
     for model in models:
         probs = predict_probabilities(model.network, data.images[index], model.meta, device="cpu", tta=model.meta.tta)
         stored.append(tgs_score_per_image(postprocess(probs, model.meta.threshold, model.meta.min_area), truth))
         thresholds = np.round(calibrate(np.round(np.arange(0.3, 0.71, 0.05), 2), model.meta.calibration), 4)
-        per_tile = np.empty(len(index))
-        for half in (0, 1):
-            tune, score = halves != half, halves == half
-            threshold, min_area = tune_postprocessing(probs[tune], truth[tune], thresholds=thresholds)
-            per_tile[score] = tgs_score_per_image(postprocess(probs[score], threshold, min_area), truth[score])
-        crossed.append(per_tile)
+        crossed.append(cross_tuned(probs, truth, halves, thresholds))
     print(f"validation fold {meta.fold} of {meta.k_folds}, {len(index)} tiles")
     _report("each model at its stored (tuned on these tiles) threshold and minimum area", stored, args)
     _report("cross-tuned: threshold and minimum area tuned on the other half of the fold", crossed, args)
@@ -72,13 +69,11 @@ def main(argv: list[str] | None = None) -> None:
 
 def _report(title: str, scores: list[np.ndarray], args: argparse.Namespace) -> None:
     old, new = scores
-    diff = new - old
-    n = len(diff)
+    n = len(old)
     print(title)
     print(f"  old {old.mean():.4f} (standard error {old.std(ddof=1) / np.sqrt(n):.4f})  {args.old}")
     print(f"  new {new.mean():.4f} (standard error {new.std(ddof=1) / np.sqrt(n):.4f})  {args.new}")
-    print(f"  new - old: {diff.mean():+.4f}, paired standard error {diff.std(ddof=1) / np.sqrt(n):.4f}; "
-          f"tiles better {int((diff > 0).sum())}, worse {int((diff < 0).sum())}, equal {int((diff == 0).sum())}")
+    print("  " + paired_line("new - old", new, old).split("; ", 1)[1])
 
 if __name__ == "__main__":
     main()
