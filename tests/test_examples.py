@@ -40,5 +40,6 @@ def test_local_cluster(tiny_model_path, tmp_path):
 
 @pytest.mark.skipif(not TGS_DIR.is_dir(), reason="needs the shared TGS data")
 def test_train_tiny(tmp_path):
-    out = _run("train_tiny.py", "--data", str(TGS_DIR), "--limit", "24", "--epochs", "1", "--out", str(tmp_path))
+    out = _run("train_tiny.py", "--data", str(TGS_DIR), "--limit", "24", "--epochs", "1", "--ensemble", "--out", str(tmp_path))
     assert "model:" in out
+    assert "ensemble:" in out and (tmp_path / "ensemble.safetensors").is_file()  # combined, then used by segment
