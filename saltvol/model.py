@@ -46,6 +46,7 @@ __all__ = [
     "build_network",
     "calibrate",
     "load_model",
+    "network_from_state",
     "read_model_info",
     "save_model",
 ]
@@ -426,8 +427,11 @@ def save_model(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"saltvol": meta.to_json()})
-    os.replace(tmp, path)
+    try:
+        save_file(tensors, str(tmp), metadata={"saltvol": meta.to_json()})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # after a failed write or rename: no stray half-file beside the target
     return path
 
 
@@ -599,9 +603,12 @@ def read_model_file(path: str | os.PathLike, *, weights: bool = True) -> tuple[d
     return _read_safetensors(path, weights=weights)
 
 
-@functools.lru_cache(maxsize=4)
-def _load_cached(path: str, mtime_ns: int, device: str) -> SaltModel:
-    state, meta = read_model_file(path)
+def network_from_state(path: str | os.PathLike, state: dict[str, Any], meta: ModelMeta) -> torch.nn.Module:
+    """The network ``meta`` describes, holding the weights of ``state`` (as read by :func:`read_model_file`).
+
+    Raises CheckpointError, naming ``path``, when the metadata describe no
+    network that can be built here or the weights do not fit it.
+    """
     if meta.members:
         prefixes = {key.split(".", 2)[1] for key in state if key.startswith("members.") and key.count(".") >= 2}
         if prefixes != {str(i) for i in range(len(meta.members))}:
@@ -630,6 +637,13 @@ def _load_cached(path: str, mtime_ns: int, device: str) -> SaltModel:
             f"{path} does not fit a U-Net with encoder {_encoders(meta)!r} ({first}); "
             "pass a model written by 'saltvol train'"
         ) from e
+    return network
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, mtime_ns: int, device: str) -> SaltModel:
+    state, meta = read_model_file(path)
+    network = network_from_state(path, state, meta)
     return SaltModel(network, meta, device=device, source=path, sha256=_sha256(Path(path)))
 
 

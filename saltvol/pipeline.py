@@ -245,20 +245,18 @@ def _settle_cluster_writes(client: Any, futures: list[Any]) -> None:
     from distributed import wait
 
     unfinished = [f for f in futures if not f.done()]
-    running = set()
+    running: set[Any] = set()
     try:
         for keys in client.processing().values():
             running.update(keys)
-    except Exception as e:  # the scheduler itself is gone: nothing to wait for, and the run's own error is the one to report
-        log.debug("could not ask the scheduler which blocks are running: %s", e)
-        return
-    client.cancel([f for f in unfinished if f.key not in running])
-    in_flight = [f for f in unfinished if f.key in running]
-    if in_flight:
-        try:
+        client.cancel([f for f in unfinished if f.key not in running])
+        in_flight = [f for f in unfinished if f.key in running]
+        if in_flight:
             wait(in_flight, timeout=600)
-        except TimeoutError:
-            log.warning("%d blocks were still being written 10 minutes after the failure; giving up waiting", len(in_flight))
+    except TimeoutError:
+        log.warning("blocks were still being written 10 minutes after the failure; giving up waiting")
+    except Exception as e:  # the scheduler itself is gone: nothing to wait for, and the run's own error is the one to report
+        log.debug("could not settle the blocks still running: %s", e)
 
 
 def _same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:

@@ -143,3 +143,11 @@ def test_an_ensemble_file_predicts_what_its_network_predicts(tiny_model, tmp_pat
     loaded = load_model(path, device="cpu").predict_tiles(tiles)
     in_memory = SaltModel(network, meta, device="cpu").predict_tiles(tiles)
     assert np.abs(loaded - in_memory).mean() < 0.005  # int8 storage
+
+
+def test_a_failed_save_leaves_no_half_written_file(tiny_model, tmp_path):
+    target = tmp_path / "taken"
+    target.mkdir()  # the rename onto a folder fails after the weights were written
+    with pytest.raises(OSError):
+        save_model(tiny_model.network, tiny_model.meta, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"] and not any(target.iterdir())

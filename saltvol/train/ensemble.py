@@ -22,8 +22,8 @@ import torch
 
 from .. import __version__
 from .._weight_storage import PRECISIONS, Precision, decode_state, encode_state
-from ..errors import CheckpointError, InputError, OutputExistsError
-from ..model import ModelMeta, build_model, read_model_file, save_model
+from ..errors import InputError, OutputExistsError, OutputPathError
+from ..model import ModelMeta, network_from_state, read_model_file, save_model
 from .data import load_tgs, stratified_folds
 from .evaluate import tune_on_validation
 
@@ -102,6 +102,8 @@ def combine_models(
     for path in paths:
         if not path.is_file():
             raise InputError(f"model {str(path)!r} does not exist or is not a file; check the MODEL arguments")
+    if output.is_dir() or not output.parent.is_dir() and output.parent.exists():
+        raise OutputPathError(f"-o {output} is a folder or inside a file; pass a path for the new .safetensors file")
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output} exists; pass --overwrite to replace it or choose another -o")
     if any(output.resolve() == p.resolve() for p in paths if p.exists()):
@@ -127,15 +129,7 @@ def combine_models(
         raise InputError(f"validation fold {first.fold} of {str(data_dir)!r} is empty; pass more tiles (a larger --limit)")
     from ..ensemble import EnsembleNetwork
 
-    members = []
-    for path, (state, meta) in zip(paths, read):
-        network = build_model(meta.config)
-        try:
-            network.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
-        except RuntimeError as e:
-            raise CheckpointError(f"{path} does not fit its own architecture ({str(e).splitlines()[0][:160]})") from e
-        members.append(network)
-    ensemble = EnsembleNetwork(members)
+    ensemble = EnsembleNetwork([network_from_state(path, state, meta) for path, (state, meta) in zip(paths, read)])
     # Tune the weights the file will hold: int8 storage moves probabilities a little, and the stored threshold
     # and score must be those of the weights that are loaded.
     ensemble.load_state_dict(decode_state(encode_state(ensemble.state_dict(), precision)))

@@ -8,12 +8,12 @@ hard as a missed salt body).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
 from ..metrics import tgs_score_per_image
-from dataclasses import replace
-
 from ..model import ModelMeta, autocast_dtype, calibrate
 from .augment import from_network_size, to_network_size
 from .data import coverage_bins

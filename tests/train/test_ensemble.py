@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from saltvol.errors import InputError, OutputExistsError
+from saltvol.errors import InputError, OutputExistsError, OutputPathError
 from saltvol.model import ModelConfig, calibrate, load_model
 from saltvol.train.ensemble import combine_models
 from saltvol.train.loop import TrainConfig, train
@@ -78,6 +78,11 @@ def test_one_model_an_ensemble_member_or_an_existing_output_are_refused(members,
     with pytest.raises(OutputExistsError, match="--overwrite"):
         combine_models(members, TGS_DIR, ens, limit=LIMIT)
     assert ens.read_bytes() == before
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    with pytest.raises(OutputPathError, match="is a folder"):
+        combine_models(members, TGS_DIR, folder, overwrite=True, limit=LIMIT)
+    assert list(tmp_path.glob("*.tmp")) == [] and not any(folder.iterdir())
 
 
 def test_training_cannot_start_from_an_ensemble(members, tmp_path):
