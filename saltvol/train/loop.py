@@ -10,6 +10,13 @@ A run can also start from the weights of an earlier model (``init_from``):
 a warm restart with a fresh learning-rate cycle, which is how a finished run
 is trained further without replaying its schedule.
 
+With ``ema_decay`` set, an exponential moving average of the weights (and of
+the batch-norm statistics) is kept beside the trained network
+(``torch.optim.swa_utils.AveragedModel``): the average is what is validated,
+kept as ``best.pt`` and exported, because the validation score of the raw
+weights swings by about 0.01 from epoch to epoch and picking the best epoch
+of a swinging curve is itself a fit to the validation fold.
+
 Resume is exact: the order of tiles and the random augmentation of an epoch
 come from generators seeded with ``(seed, epoch)``, and the learning rate is
 a function of the step, so continuing from ``last.pt`` replays the same run.
@@ -75,6 +82,7 @@ class TrainConfig:
     symmetric_lovasz: bool = False
     lovasz_elu: bool = False
     drop_vertical_masks: bool = False
+    ema_decay: float = 0.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -351,7 +359,7 @@ def train(
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start_epoch, best_score = 0, -1.0
     if state is not None:
-        network.load_state_dict(state["model"])
+        network.load_state_dict(state["train_model"] if "train_model" in state else state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, best_score = int(state["epoch"]), float(state["best_score"])
         log.info("resuming after epoch %d (best validation score %.4f)", start_epoch, best_score)
@@ -359,6 +367,7 @@ def train(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     network.to(device)
     _move_optimizer(optimizer, device)
+    averaged = _weight_average(network, config.ema_decay, state)
     from ..model import autocast_dtype
 
     amp = autocast_dtype(device)
@@ -404,11 +413,14 @@ def train(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if averaged is not None:
+                averaged.update_parameters(network)
             running.append(float(loss.detach()))
             if on_step:
                 on_step(step + 1, steps_per_epoch, float(np.mean(running)))
 
-        probs = predict_probabilities(network, data.images[val_index], meta, device=device)
+        judged = network if averaged is None else averaged.module
+        probs = predict_probabilities(judged, data.images[val_index], meta, device=device)
         val_score = score_report(probs > 0.5, data.masks[val_index])["overall"]
         is_best = val_score > best_score
         best_score = max(best_score, val_score)
@@ -422,14 +434,16 @@ def train(
             best=is_best,
         )
         payload = {
-            "model": network.state_dict(),
+            "model": judged.state_dict(),  # what was validated: best.pt and the export hold these weights
             "optimizer": optimizer.state_dict(),
             "epoch": epoch + 1,
             "best_score": best_score,
             "meta": meta.to_json(),
         }
+        if averaged is not None:
+            payload |= {"train_model": network.state_dict(), "n_averaged": averaged.n_averaged.clone().cpu()}
         if is_best:
-            _atomic_save(payload | {"optimizer": {}}, run_dir / "best.pt")
+            _atomic_save({k: v for k, v in payload.items() if k != "train_model"} | {"optimizer": {}}, run_dir / "best.pt")
         _atomic_save(payload, run_dir / "last.pt")
         with open(run_dir / "log.jsonl", "a") as fh:
             fh.write(json.dumps(asdict(report)) + "\n")
@@ -442,6 +456,26 @@ def train(
 def _scaled_augment(augment: AugmentConfig, meta: ModelMeta) -> AugmentConfig:
     # Contrast/brightness are defined in image units; the network sees standardized values.
     return replace(augment, brightness=augment.brightness / meta.image_std)
+
+
+def _weight_average(
+    network: torch.nn.Module, decay: float, state: dict[str, Any] | None
+) -> torch.optim.swa_utils.AveragedModel | None:
+    """The moving average of ``network``'s weights and buffers, or None when ``decay`` is 0.
+
+    On resume the average continues from the checkpoint (``model`` holds it,
+    ``n_averaged`` its count), so a resumed run validates the same weights as
+    an uninterrupted one.
+    """
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    averaged = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    if state is not None and "n_averaged" in state:
+        averaged.module.load_state_dict(state["model"])
+        averaged.n_averaged.fill_(int(state["n_averaged"]))
+    return averaged
 
 
 def _move_optimizer(optimizer: torch.optim.Optimizer, device: str) -> None:

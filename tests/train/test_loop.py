@@ -126,3 +126,36 @@ def test_a_run_config_from_before_drop_vertical_masks_still_loads():
     raw = json.loads(TrainConfig(drop_vertical_masks=True).to_json())
     del raw["drop_vertical_masks"]
     assert TrainConfig.from_json(json.dumps(raw)).drop_vertical_masks is False
+
+
+def test_a_weight_average_is_validated_exported_and_resumed_exactly(tmp_path):
+    config = _config(ema_decay=0.9)
+    straight = tmp_path / "straight"
+    train(TGS_DIR, straight, config)
+    last = torch.load(straight / "last.pt", weights_only=True)
+    key = "encoder.conv1.weight"
+    # The checkpoint keeps both: the average (validated, exported) and the trained weights (to continue from).
+    assert float((last["model"][key] - last["train_model"][key]).abs().max()) > 1e-4
+    assert int(last["n_averaged"]) == 2 * ((24 - 24 // 4) // 6)  # one update per step, two epochs
+    best = torch.load(straight / "best.pt", weights_only=True)
+    assert "train_model" not in best
+    exported = load_model(straight / "model.safetensors", device="cpu").network.state_dict()[key]
+    torch.testing.assert_close(exported, best["model"][key].to(exported.dtype), rtol=0, atol=2e-3)  # fp16 storage
+
+    def stop(report):
+        raise Interrupt
+
+    broken = tmp_path / "broken"
+    with pytest.raises(Interrupt):
+        train(TGS_DIR, broken, config, on_epoch=stop)
+    train(TGS_DIR, broken, None, resume=True)
+    resumed = torch.load(broken / "last.pt", weights_only=True)
+    for part in ("model", "train_model"):
+        for name, value in last[part].items():
+            torch.testing.assert_close(resumed[part][name], value, rtol=0, atol=0)
+
+
+def test_a_run_config_from_before_the_weight_average_still_loads():
+    raw = json.loads(TrainConfig(ema_decay=0.99).to_json())
+    del raw["ema_decay"]
+    assert TrainConfig.from_json(json.dumps(raw)).ema_decay == 0.0
