@@ -19,7 +19,7 @@ from typing import Literal
 
 import torch
 
-__all__ = ["PRECISIONS", "SCALE_SUFFIX", "Precision", "decode_state", "encode_state"]
+__all__ = ["PRECISIONS", "SCALE_SUFFIX", "Precision", "as_stored", "decode_state", "encode_state"]
 
 Precision = Literal["fp32", "fp16", "int8"]
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
@@ -77,3 +77,13 @@ def decode_state(stored: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         shape = (-1,) + (1,) * (value.dim() - 1)
         state[key] = value.float() * scale.float().reshape(shape)
     return state
+
+
+def as_stored(network: torch.nn.Module, precision: Precision) -> torch.nn.Module:
+    """Give ``network`` the weights it will have once written at ``precision`` and read back.
+
+    Calibration, threshold and minimum area are tuned after this, so the
+    score stored in a file is the score of the weights the file holds.
+    """
+    network.load_state_dict(decode_state(encode_state(network.state_dict(), precision)))
+    return network

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from .. import __version__
-from .._weight_storage import PRECISIONS, Precision, decode_state, encode_state
+from .._weight_storage import PRECISIONS, Precision, as_stored
 from ..errors import InputError, OutputExistsError, OutputPathError
 from ..model import ModelMeta, network_from_state, read_model_file, save_model
 from .data import load_tgs, stratified_folds
@@ -132,7 +132,7 @@ def combine_models(
     ensemble = EnsembleNetwork([network_from_state(path, state, meta) for path, (state, meta) in zip(paths, read)])
     # Tune the weights the file will hold: int8 storage moves probabilities a little, and the stored threshold
     # and score must be those of the weights that are loaded.
-    ensemble.load_state_dict(decode_state(encode_state(ensemble.state_dict(), precision)))
+    as_stored(ensemble, precision)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     ensemble.to(device).to(memory_format=torch.channels_last)
 

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from .. import __version__
 from .._allocator import tune_allocator
+from .._weight_storage import PRECISIONS, Precision, as_stored
 from ..errors import CheckpointError, InputError
 from ..model import ModelConfig, ModelMeta, build_model, read_model_file, save_model
 from ..normalize import estimate_period, image_stats
@@ -83,6 +84,7 @@ class TrainConfig:
     lovasz_elu: bool = False
     drop_vertical_masks: bool = False
     ema_decay: float = 0.0
+    precision: Precision = "fp16"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -221,6 +223,8 @@ def _check_input(config: TrainConfig, *, tile_size: int) -> None:
         )
     if config.input_size % 32:
         raise InputError(f"input size {config.input_size} is not a multiple of 32; pass --input-size {32 * math.ceil(config.input_size / 32)}")
+    if config.precision not in PRECISIONS:
+        raise InputError(f"precision {config.precision!r} is not one of {', '.join(PRECISIONS)}; choose one of them")
 
 
 def _meta_for(config: TrainConfig, data: TGSData, train_index: np.ndarray) -> ModelMeta:
@@ -486,15 +490,21 @@ def _move_optimizer(optimizer: torch.optim.Optimizer, device: str) -> None:
 
 
 def export_best(run_dir: str | os.PathLike, *, data: TGSData, val_index: np.ndarray) -> Path:
-    """Tune threshold and minimum area on the validation fold and write ``model.safetensors``."""
+    """Tune threshold and minimum area on the validation fold and write ``model.safetensors``.
+
+    The weights are stored at the run's ``precision`` (fp16 by default; int8
+    lets a network of up to about 30 M parameters fit the package's 30 MB).
+    """
     run_dir = Path(run_dir)
     state = _load_checkpoint(run_dir / "best.pt")
     meta = ModelMeta.from_dict(json.loads(state["meta"]))
     network = build_model(meta.config)
     network.load_state_dict(state["model"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    precision = TrainConfig.from_json((run_dir / "config.json").read_text()).precision
+    as_stored(network, precision)  # tune the weights the file will hold
     network.to(device).to(memory_format=torch.channels_last)
     meta, report = tune_on_validation(network, meta, data.images[val_index], data.masks[val_index], device=device)
     log.info("calibration a=%.3f b=%.3f; threshold %.4f, min area %d: %.4f", *meta.calibration, meta.threshold, meta.min_area, report["overall"])
     meta = replace(meta, epochs=int(state["epoch"]))
-    return save_model(network, meta, run_dir / "model.safetensors")
+    return save_model(network.cpu(), meta, run_dir / "model.safetensors", precision=precision)

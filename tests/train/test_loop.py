@@ -159,3 +159,23 @@ def test_a_run_config_from_before_the_weight_average_still_loads():
     raw = json.loads(TrainConfig(ema_decay=0.99).to_json())
     del raw["ema_decay"]
     assert TrainConfig.from_json(json.dumps(raw)).ema_decay == 0.0
+
+
+def test_an_int8_export_is_tuned_on_the_weights_it_stores(tmp_path):
+    from safetensors import safe_open
+
+    from saltvol.train.predict import evaluate
+
+    model_path = train(TGS_DIR, tmp_path / "run", _config(epochs=1, precision="int8"))
+    with safe_open(str(model_path), "pt") as fh:
+        dtypes = {fh.get_tensor(key).dtype for key in fh.keys()}
+    assert torch.int8 in dtypes  # convolution weights quantized (their scales are float32)
+    stored = load_model(model_path, device="cpu").meta.val_score
+    measured = evaluate(TGS_DIR, model=model_path, limit=24, device="cpu")["tuned"]["overall"]
+    assert measured == pytest.approx(stored, abs=1e-4)
+
+
+def test_an_unknown_precision_is_refused_before_a_run_folder_is_made(tmp_path):
+    with pytest.raises(InputError, match="precision"):
+        train(TGS_DIR, tmp_path / "run", _config(precision="int4"))
+    assert not (tmp_path / "run").exists()
