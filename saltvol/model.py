@@ -219,6 +219,13 @@ def resolve_device(device: Device = "auto") -> str:
     return str(device)
 
 
+def _umask() -> int:
+    """The process's file-creation mask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def autocast_dtype(device: str) -> torch.dtype | None:
     """The reduced precision that is fast and accurate enough on ``device``.
 
@@ -429,6 +436,7 @@ def save_model(
     tmp = path.with_name(path.name + ".tmp")
     try:
         save_file(tensors, str(tmp), metadata={"saltvol": meta.to_json()})
+        os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600: a model on a cluster's shared disk must be readable
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)  # after a failed write or rename: no stray half-file beside the target

@@ -151,3 +151,19 @@ def test_a_failed_save_leaves_no_half_written_file(tiny_model, tmp_path):
     with pytest.raises(OSError):
         save_model(tiny_model.network, tiny_model.meta, target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"] and not any(target.iterdir())
+
+
+def test_a_saved_model_file_is_readable_by_others(tmp_path):
+    """safetensors creates files 0600; a model on a cluster's shared disk must be readable by the workers' users."""
+    import os
+    import stat
+
+    from saltvol.model import ModelConfig, ModelMeta, build_model, save_model
+
+    config = ModelConfig(encoder="resnet18", decoder_channels=(16, 16, 16, 16, 16))
+    previous = os.umask(0o022)
+    try:
+        path = save_model(build_model(config), ModelMeta(config=config), tmp_path / "m.safetensors")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
