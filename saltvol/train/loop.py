@@ -223,6 +223,8 @@ def _check_input(config: TrainConfig, *, tile_size: int) -> None:
         )
     if config.input_size % 32:
         raise InputError(f"input size {config.input_size} is not a multiple of 32; pass --input-size {32 * math.ceil(config.input_size / 32)}")
+    if not 0 <= config.ema_decay < 1:
+        raise InputError(f"weight-average decay {config.ema_decay:g} is out of range; pass a decay in [0, 1), e.g. 0.998 (0: off)")
     if config.precision not in PRECISIONS:
         raise InputError(f"precision {config.precision!r} is not one of {', '.join(PRECISIONS)}; choose one of them")
 

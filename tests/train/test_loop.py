@@ -175,7 +175,8 @@ def test_an_int8_export_is_tuned_on_the_weights_it_stores(tmp_path):
     assert measured == pytest.approx(stored, abs=1e-4)
 
 
-def test_an_unknown_precision_is_refused_before_a_run_folder_is_made(tmp_path):
-    with pytest.raises(InputError, match="precision"):
-        train(TGS_DIR, tmp_path / "run", _config(precision="int4"))
+@pytest.mark.parametrize("changes, message", [({"precision": "int4"}, "precision"), ({"ema_decay": 1.0}, "decay")])
+def test_bad_export_or_average_settings_are_refused_before_a_run_folder_is_made(tmp_path, changes, message):
+    with pytest.raises(InputError, match=message):
+        train(TGS_DIR, tmp_path / "run", _config(**changes))
     assert not (tmp_path / "run").exists()
