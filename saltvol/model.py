@@ -219,13 +219,6 @@ def resolve_device(device: Device = "auto") -> str:
     return str(device)
 
 
-def _umask() -> int:
-    """The process's file-creation mask (reading it means setting it, so it is set straight back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def autocast_dtype(device: str) -> torch.dtype | None:
     """The reduced precision that is fast and accurate enough on ``device``.
 
@@ -422,9 +415,12 @@ def save_model(
     Loading always returns float32 weights.  ``half`` is the older spelling
     (``True``: fp16, ``False``: fp32) and, when given, wins.  The file is
     written under a temporary name and renamed into place, so a crash never
-    leaves a half-written model behind.
+    leaves a half-written model behind.  It is written by Python's own
+    ``open``, so it gets the permissions of the user's umask (safetensors'
+    ``save_file`` creates files 0600, which workers of another user on a
+    cluster's shared disk could not read).
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from ._weight_storage import encode_state
 
@@ -435,8 +431,7 @@ def save_model(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        save_file(tensors, str(tmp), metadata={"saltvol": meta.to_json()})
-        os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600: a model on a cluster's shared disk must be readable
+        tmp.write_bytes(save(tensors, metadata={"saltvol": meta.to_json()}))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)  # after a failed write or rename: no stray half-file beside the target
