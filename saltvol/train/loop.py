@@ -298,7 +298,8 @@ def train(
         Where checkpoints, the log and the final model go.
     config : TrainConfig, optional
         Ignored with ``resume=True``: a resumed run keeps its saved settings
-        (except ``epochs``, which may be raised to train longer).
+        except ``epochs``, which may be raised to train longer or lowered to
+        end sooner (the cosine schedule is stretched or shortened from there).
     resume : bool, default False
         Continue from ``run_dir/last.pt``.
     on_step, on_epoch : callable, optional
@@ -318,8 +319,8 @@ def train(
         if not (run_dir / "last.pt").is_file():
             raise InputError(f"nothing to resume in {str(run_dir)!r} (no last.pt); run without --resume")
         saved = TrainConfig.from_json(config_path.read_text())
-        config = replace(saved, epochs=max(saved.epochs, config.epochs if config else saved.epochs))
         state = _load_checkpoint(run_dir / "last.pt")
+        config = _resumed_config(saved, config.epochs if config else None, trained=int(state["epoch"]))
     else:
         config = config or TrainConfig()
         if (run_dir / "last.pt").exists():
@@ -457,6 +458,24 @@ def train(
             on_epoch(report)
 
     return export_best(run_dir, data=data, val_index=val_index)
+
+
+def _resumed_config(saved: TrainConfig, epochs: int | None, *, trained: int) -> TrainConfig:
+    """The saved settings with the new total of epochs, if one is given.
+
+    Lowering the total is allowed (a session running out of time can still
+    finish the learning-rate cycle), but not to or below the epochs already
+    trained: there would be nothing left to run.
+    """
+    if epochs is None or epochs == saved.epochs:
+        return saved
+    if epochs <= trained:
+        raise InputError(
+            f"the run has already trained {trained} epochs; pass --epochs above {trained} to go on, "
+            "or use its best.pt / model.safetensors as it is"
+        )
+    log.info("changing the run's length from %d to %d epochs", saved.epochs, epochs)
+    return replace(saved, epochs=epochs)
 
 
 def _scaled_augment(augment: AugmentConfig, meta: ModelMeta) -> AugmentConfig:

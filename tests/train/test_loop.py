@@ -70,6 +70,25 @@ def test_resume_continues_exactly(tmp_path):
     assert (broken / "log.jsonl").read_text().count("\n") == 2
 
 
+def test_a_resumed_run_can_be_shortened_but_not_below_what_it_trained(tmp_path):
+    def stop_after_first(report):
+        if report.epoch == 1:
+            raise Interrupt
+
+    run = tmp_path / "run"
+    with pytest.raises(Interrupt):
+        train(TGS_DIR, run, _config(epochs=4, lovasz_from=0.0), on_epoch=stop_after_first)
+    with pytest.raises(InputError, match="already trained 1 epochs"):
+        train(TGS_DIR, run, _config(epochs=1), resume=True)
+    train(TGS_DIR, run, _config(epochs=2), resume=True)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in log] == [1, 2]
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2  # a later --resume keeps the new length
+    straight = []
+    train(TGS_DIR, tmp_path / "straight", _config(epochs=2, lovasz_from=0.0), on_epoch=straight.append)
+    assert log[-1]["lr"] == straight[-1].lr  # the cosine cycle ends where a 2-epoch run's does
+
+
 def test_resume_refuses_a_hostile_checkpoint(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
