@@ -494,13 +494,42 @@ def _weight_average(
     """
     if not decay:
         return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    from torch.optim.swa_utils import AveragedModel
 
-    averaged = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    averaged = AveragedModel(network, multi_avg_fn=_ema_update(decay), use_buffers=True)
     if state is not None and "n_averaged" in state:
         averaged.module.load_state_dict(state["model"])
         averaged.n_averaged.fill_(int(state["n_averaged"]))
     return averaged
+
+
+def _ema_decay_at(decay: float, n_averaged: int) -> float:
+    """The decay for the update after ``n_averaged`` others: ``decay``, warmed up as ``(1 + n) / (10 + n)``.
+
+    A fixed decay of 0.999 from scratch keeps a third of the random initial
+    weights in the average after 1,100 steps (nine epochs here), and such an
+    average predicts nothing (measured: validation stuck at the empty-tile
+    share, 0.396, for epochs 4-9 of a resnet34 run).  The warm-up, as in
+    TensorFlow's ``ExponentialMovingAverage(num_updates=...)``, lets the
+    average follow the network while it moves fast and reach the full decay
+    after about ``10 / (1 - decay)`` steps.
+    """
+    return min(decay, (1.0 + n_averaged) / (10.0 + n_averaged))
+
+
+def _ema_update(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
+    """An ``AveragedModel`` ``multi_avg_fn``: exponential moving average with the warm-up of :func:`_ema_decay_at`."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        weight = 1.0 - _ema_decay_at(decay, int(n_averaged))
+        if averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, weight)
+        else:  # integer buffers (batch norm's num_batches_tracked)
+            for a, c in zip(averaged, current, strict=True):
+                a.copy_(torch.round(a * (1.0 - weight) + c * weight).to(a.dtype))
+
+    return update
 
 
 def _move_optimizer(optimizer: torch.optim.Optimizer, device: str) -> None:

@@ -174,6 +174,26 @@ def test_a_weight_average_is_validated_exported_and_resumed_exactly(tmp_path):
             torch.testing.assert_close(resumed[part][name], value, rtol=0, atol=0)
 
 
+def test_the_weight_average_follows_the_network_early_and_settles_at_its_decay():
+    from torch.optim.swa_utils import AveragedModel
+
+    from saltvol.train.loop import _ema_decay_at, _ema_update
+
+    assert _ema_decay_at(0.999, 1) == pytest.approx(2 / 11)  # the second update keeps under a fifth of the first
+    assert _ema_decay_at(0.999, 100_000) == 0.999
+    network = torch.nn.Linear(3, 1, bias=False)
+    averaged = AveragedModel(network, multi_avg_fn=_ema_update(0.999))
+    start = network.weight.detach().clone()
+    for _ in range(50):  # the network moves by 1 each step
+        with torch.no_grad():
+            network.weight += 1.0
+        averaged.update_parameters(network)
+    lag = float((network.weight - averaged.module.weight).abs().max())
+    # A fixed 0.999 would still sit near the start (lag about 48); warmed up, it trails by about (1 + n) / 9 steps.
+    assert 3.0 < lag < 8.0, lag
+    assert float((averaged.module.weight - start).min()) > 35.0
+
+
 def test_a_run_config_from_before_the_weight_average_still_loads():
     raw = json.loads(TrainConfig(ema_decay=0.99).to_json())
     del raw["ema_decay"]
