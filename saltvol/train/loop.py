@@ -509,7 +509,7 @@ def _ema_decay_at(decay: float, n_averaged: int) -> float:
     A fixed decay of 0.999 from scratch keeps a third of the random initial
     weights in the average after 1,100 steps (nine epochs here), and such an
     average predicts nothing (measured: validation stuck at the empty-tile
-    share, 0.396, for epochs 4-9 of a resnet34 run).  The warm-up, as in
+    share, 0.396, for epochs 4-10 of a resnet34 run).  The warm-up, as in
     TensorFlow's ``ExponentialMovingAverage(num_updates=...)``, lets the
     average follow the network while it moves fast and reach the full decay
     after about ``10 / (1 - decay)`` steps.
