@@ -299,7 +299,8 @@ def train(
     config : TrainConfig, optional
         Ignored with ``resume=True``: a resumed run keeps its saved settings
         except ``epochs``, which may be raised to train longer or lowered to
-        end sooner (the cosine schedule is stretched or shortened from there).
+        end sooner (the cosine schedule is stretched or shortened from there;
+        lowered to the epochs already trained, the run just exports).
     resume : bool, default False
         Continue from ``run_dir/last.pt``.
     on_step, on_epoch : callable, optional
@@ -464,15 +465,16 @@ def _resumed_config(saved: TrainConfig, epochs: int | None, *, trained: int) -> 
     """The saved settings with the new total of epochs, if one is given.
 
     Lowering the total is allowed (a session running out of time can still
-    finish the learning-rate cycle), but not to or below the epochs already
-    trained: there would be nothing left to run.
+    finish the learning-rate cycle); lowering it to the epochs already
+    trained ends the run where it stopped and exports its best epoch; below
+    that there is no such run.
     """
     if epochs is None or epochs == saved.epochs:
         return saved
-    if epochs <= trained:
+    if epochs < trained:
         raise InputError(
-            f"the run has already trained {trained} epochs; pass --epochs above {trained} to go on, "
-            "or use its best.pt / model.safetensors as it is"
+            f"the run has already trained {trained} epochs; pass --epochs {trained} to end it there "
+            "and export its best epoch, or more to go on"
         )
     log.info("changing the run's length from %d to %d epochs", saved.epochs, epochs)
     return replace(saved, epochs=epochs)

@@ -70,23 +70,31 @@ def test_resume_continues_exactly(tmp_path):
     assert (broken / "log.jsonl").read_text().count("\n") == 2
 
 
-def test_a_resumed_run_can_be_shortened_but_not_below_what_it_trained(tmp_path):
-    def stop_after_first(report):
-        if report.epoch == 1:
-            raise Interrupt
+def test_a_resumed_run_can_be_shortened_or_ended_where_it_stopped(tmp_path):
+    def stop(report):
+        raise Interrupt
 
     run = tmp_path / "run"
     with pytest.raises(Interrupt):
-        train(TGS_DIR, run, _config(epochs=4, lovasz_from=0.0), on_epoch=stop_after_first)
-    with pytest.raises(InputError, match="already trained 1 epochs"):
-        train(TGS_DIR, run, _config(epochs=1), resume=True)
-    train(TGS_DIR, run, _config(epochs=2), resume=True)
+        train(TGS_DIR, run, _config(epochs=5, lovasz_from=0.0), on_epoch=stop)
+    with pytest.raises(Interrupt):
+        train(TGS_DIR, run, _config(epochs=3), resume=True, on_epoch=stop)  # shortened from 5 to 3, stopped after 2
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in log] == [1, 2]
-    assert json.loads((run / "config.json").read_text())["epochs"] == 2  # a later --resume keeps the new length
+    assert json.loads((run / "config.json").read_text())["epochs"] == 3  # a later --resume keeps the new length
     straight = []
-    train(TGS_DIR, tmp_path / "straight", _config(epochs=2, lovasz_from=0.0), on_epoch=straight.append)
-    assert log[-1]["lr"] == straight[-1].lr  # the cosine cycle ends where a 2-epoch run's does
+    with pytest.raises(Interrupt):
+        train(TGS_DIR, tmp_path / "straight", _config(epochs=3, lovasz_from=0.0), on_epoch=lambda r: (
+            straight.append(r), r.epoch == 2 and stop(r)))
+    assert log[-1]["lr"] == straight[-1].lr  # on the schedule of a 3-epoch run
+
+    with pytest.raises(InputError, match="already trained 2 epochs"):
+        train(TGS_DIR, run, _config(epochs=1), resume=True)
+    assert not (run / "model.safetensors").exists()
+    model_path = train(TGS_DIR, run, _config(epochs=2), resume=True)  # ends the run here: export only
+    assert (run / "log.jsonl").read_text().count("\n") == 2
+    best_epoch = torch.load(run / "best.pt", weights_only=True)["epoch"]
+    assert load_model(model_path, device="cpu").meta.epochs == best_epoch  # the best of the two epochs, exported
 
 
 def test_resume_refuses_a_hostile_checkpoint(tmp_path):

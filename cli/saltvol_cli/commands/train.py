@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
               help="Widths of the five decoder stages, deepest first: wider decoders learn more per epoch and cost "
               "time per step.  [default: 128,64,32,16,16]")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Epochs in total (with --resume: raise it to train longer, or lower it to end the learning-rate cycle sooner).")
+              help="Epochs in total (with --resume: raise it to train longer, or lower it to end the learning-rate cycle "
+              "sooner; the epochs already trained end the run there and export it).")
 @click.option("--fold", type=click.IntRange(min=0), default=None, metavar="K", help="Validation fold.  [default: 0]")
 @click.option("--folds", "k_folds", type=click.IntRange(min=2), default=None, metavar="K",
               help="Number of coverage-stratified folds.  [default: 8]")
