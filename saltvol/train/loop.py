@@ -524,6 +524,7 @@ def _ema_update(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor
 
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        # int() waits for the device, but the step already does (its loss is read back every step).
         weight = 1.0 - _ema_decay_at(decay, int(n_averaged))
         if averaged[0].is_floating_point():
             torch._foreach_lerp_(averaged, current, weight)

@@ -83,9 +83,14 @@ def test_a_resumed_run_can_be_shortened_or_ended_where_it_stopped(tmp_path):
     assert [row["epoch"] for row in log] == [1, 2]
     assert json.loads((run / "config.json").read_text())["epochs"] == 3  # a later --resume keeps the new length
     straight = []
+
+    def record_two_epochs(report):
+        straight.append(report)
+        if report.epoch == 2:
+            raise Interrupt
+
     with pytest.raises(Interrupt):
-        train(TGS_DIR, tmp_path / "straight", _config(epochs=3, lovasz_from=0.0), on_epoch=lambda r: (
-            straight.append(r), r.epoch == 2 and stop(r)))
+        train(TGS_DIR, tmp_path / "straight", _config(epochs=3, lovasz_from=0.0), on_epoch=record_two_epochs)
     assert log[-1]["lr"] == straight[-1].lr  # on the schedule of a 3-epoch run
 
     with pytest.raises(InputError, match="already trained 2 epochs"):
