@@ -168,16 +168,16 @@ def test_train_flags_reach_the_config_and_are_reported_ignored_on_resume(monkeyp
         return Path(run_dir) / "model.safetensors"
 
     monkeypatch.setattr(saltvol.train.loop, "train", record)
-    flags = ["--lovasz-elu", "--zoom-range", "0.8,1.25", "--affine-share", "0", "--lr", "3e-4", "--drop-vertical-masks"]
+    flags = ["--lovasz-elu", "--zoom-range", "0.8,1.25", "--affine-share", "0", "--lr", "3e-4", "--weight-decay", "0.05", "--drop-vertical-masks"]
     fresh = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "r"), *flags])
     assert fresh.exit_code == 0, fresh.output
     config = seen["config"]
-    assert config.lovasz_elu and config.lr == 3e-4 and config.drop_vertical_masks
+    assert config.lovasz_elu and config.lr == 3e-4 and config.weight_decay == 0.05 and config.drop_vertical_masks
     assert config.augment.zoom == (0.8, 1.25) and config.augment.p_affine == 0.0 and config.augment.hflip == 0.5
     resumed = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "r"), "--resume", *flags])
     assert resumed.exit_code == 0, resumed.output
     assert seen["resume"] and seen["config"] is None  # the saved settings rule
-    assert "--lr, --lovasz-elu, --drop-vertical-masks, --zoom-range, --affine-share ignored with --resume" in caplog.text
+    assert "--lr, --weight-decay, --lovasz-elu, --drop-vertical-masks, --zoom-range, --affine-share ignored with --resume" in caplog.text
 
 
 def test_sigterm_is_an_interrupt(tmp_path):

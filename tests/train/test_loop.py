@@ -41,6 +41,23 @@ def test_a_few_steps_lower_the_loss_and_write_a_model(tmp_path):
     assert probs.shape == (2, 101, 101) and 0 <= probs.min() and probs.max() <= 1
 
 
+def test_weight_decay_shrinks_layer_weights_and_spares_norms(tmp_path):
+    """A strong decay (5 % per step here) pulls convolution weights in; batch-norm scales move only by Adam's steps."""
+    settings = dict(epochs=1, augment=NO_AUGMENT, warmup_epochs=0.0, lovasz_from=1.0)
+    weights = {}
+    for decay in (0.0, 50.0):
+        run = tmp_path / f"wd{decay}"
+        train(TGS_DIR, run, _config(weight_decay=decay, **settings))
+        weights[decay] = torch.load(run / "last.pt", weights_only=True)["model"]
+        assert json.loads((run / "config.json").read_text())["weight_decay"] == decay
+    free, decayed = weights[0.0], weights[50.0]
+    conv = "encoder.layer1.0.conv1.weight"
+    assert decayed[conv].norm() < 0.92 * free[conv].norm()  # three steps of 5 % decay: about 14 % smaller
+    for name in ("encoder.bn1.weight", "encoder.layer1.0.bn1.weight", "decoder.blocks.0.conv1.1.weight"):
+        # Adam moves each value by about lr = 1e-3 per step; decayed, a scale of 1 would lose about 0.14
+        assert (decayed[name] - free[name]).abs().max() < 0.02, name
+
+
 class Interrupt(Exception):
     pass
 
