@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,16 @@ import numpy as np
 
 def _env() -> dict[str, str]:
     return dict(os.environ, COLUMNS="100", PYTHONUNBUFFERED="1")
+
+
+def default_sigint() -> None:
+    """Give a child Python its own Ctrl-C handling even when the tests run in the background.
+
+    A shell starts background jobs with SIGINT ignored, children inherit that,
+    and Python then leaves it ignored: a Ctrl-C test would see the run finish.
+    Pass it as ``preexec_fn`` to every child a test sends SIGINT to.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def saltvol(*args: object, timeout: float = 150) -> subprocess.CompletedProcess[str]:

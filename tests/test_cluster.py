@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import zarr
 
-from tests.helpers import _env, read_cube, saltvol, segment_args
+from tests.helpers import _env, default_sigint, read_cube, saltvol, segment_args
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
@@ -186,7 +186,7 @@ def wait_for_markers(work: Path, proc: subprocess.Popen, *, at_least: int = 1, t
 
 
 def popen_segment(*args: object, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "saltvol_cli", *map(str, args)], env=_env(), **kwargs)
+    return subprocess.Popen([sys.executable, "-m", "saltvol_cli", *map(str, args)], env=_env(), preexec_fn=default_sigint, **kwargs)
 
 
 # --------------------------------------------------------------------------- local clusters (--workers N)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import _env, read_cube, saltvol, segment_args
+from tests.helpers import _env, default_sigint, read_cube, saltvol, segment_args
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -31,21 +31,12 @@ def markers(partial: Path) -> list[Path]:
     return sorted(p for p in progress.rglob("*") if p.is_file()) if progress.is_dir() else []
 
 
-def _default_sigint() -> None:
-    """Give the child Python's own Ctrl-C handling even when these tests run in the background.
-
-    A shell starts background jobs with SIGINT ignored, children inherit that,
-    and Python then leaves it ignored: the Ctrl-C test would see the run finish.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def start_and_stop_part_way(args: list[object], partial: Path, out: Path, sig: int, log: Path) -> subprocess.Popen:
     """Start ``saltvol ARGS``; once a block is marked done (and the run is not complete) send ``sig``; wait."""
     with open(log, "w") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "saltvol_cli", *map(str, args)],
-            env=_env(), stdout=fh, stderr=fh, text=True, preexec_fn=_default_sigint,
+            env=_env(), stdout=fh, stderr=fh, text=True, preexec_fn=default_sigint,
         )
     try:
         deadline = time.monotonic() + 120
