@@ -118,7 +118,7 @@ def _lr_at(step: int, total: int, warmup: int, config: TrainConfig) -> float:
     return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def _optimizer(network: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+def _optimizer(network: torch.nn.Module, config: TrainConfig, *, saved: dict | None = None) -> torch.optim.AdamW:
     """AdamW that decays the weights of convolutions and linear layers, not norm scales, shifts or biases.
 
     Decoupled decay shrinks every tensor it touches by ``lr * weight_decay``
@@ -126,7 +126,13 @@ def _optimizer(network: torch.nn.Module, config: TrainConfig) -> torch.optim.Ada
     undoes it) but a slow pull of the whole channel toward zero, so
     ``--weight-decay`` at the strengths that regularise (0.01-0.05) leaves
     one-dimensional tensors alone, as timm and most vision recipes do.
+
+    ``saved`` is a resumed run's optimizer state: runs written before that
+    split kept one group that decays everything, and they continue as they
+    were trained.
     """
+    if isinstance(saved, dict) and len(saved.get("param_groups", ())) == 1:
+        return torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     decayed = [p for p in network.parameters() if p.ndim > 1]
     kept = [p for p in network.parameters() if p.ndim <= 1]
     groups = [{"params": decayed, "weight_decay": config.weight_decay}, {"params": kept, "weight_decay": 0.0}]
@@ -379,15 +385,15 @@ def train(
         except RuntimeError as e:
             raise CheckpointError(f"{config.init_from} does not fit its own architecture ({str(e).splitlines()[0][:160]}); pass a model written by 'saltvol train'") from e
         log.info("starting from the weights of %s", config.init_from)
-    optimizer = _optimizer(network, config)
+    optimizer = _optimizer(network, config, saved=state["optimizer"] if state is not None else None)
     start_epoch, best_score = 0, -1.0
     if state is not None:
         network.load_state_dict(state["train_model"] if "train_model" in state else state["model"])
         try:
             optimizer.load_state_dict(state["optimizer"])
-        except ValueError as e:  # a different number of parameter groups: written before decay skipped norms and biases
+        except ValueError as e:  # groups that do not match the network's parameters
             raise CheckpointError(
-                f"{run_dir / 'last.pt'} holds an optimizer this saltvol cannot continue ({e}); "
+                f"{run_dir / 'last.pt'} holds an optimizer state that does not fit this network ({e}); "
                 "start a new run from its best epoch with --init"
             ) from e
         start_epoch, best_score = int(state["epoch"]), float(state["best_score"])
