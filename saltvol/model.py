@@ -75,6 +75,9 @@ class ModelConfig:
     decoder_attention: str | None = None
     decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 16)
     aux_head: bool = True
+    #: Channels of a branch on the input joined to the decoder output at full resolution (0: smp's plain U-Net,
+    #: whose finest skip is at half resolution; :mod:`saltvol.unet`).
+    full_resolution_width: int = 0
 
 
 @dataclass(frozen=True)
@@ -182,16 +185,21 @@ def build_model(config: ModelConfig | None = None) -> torch.nn.Module:
     if config.arch != "unet":
         raise CheckpointError(f"unknown architecture {config.arch!r}; saltvol builds 'unet'")
     aux = dict(classes=1, dropout=0.2) if config.aux_head else None
+    arguments = dict(
+        encoder_name=config.encoder,
+        encoder_weights=None,
+        in_channels=config.in_channels,
+        classes=config.classes,
+        decoder_attention_type=config.decoder_attention,
+        decoder_channels=tuple(config.decoder_channels),
+        aux_params=aux,
+    )
     try:
-        return smp.Unet(
-            encoder_name=config.encoder,
-            encoder_weights=None,
-            in_channels=config.in_channels,
-            classes=config.classes,
-            decoder_attention_type=config.decoder_attention,
-            decoder_channels=tuple(config.decoder_channels),
-            aux_params=aux,
-        )
+        if config.full_resolution_width:
+            from .unet import FullResolutionUnet
+
+            return FullResolutionUnet(width=config.full_resolution_width, **arguments)
+        return smp.Unet(**arguments)
     except (KeyError, ValueError) as e:
         raise CheckpointError(
             f"cannot build a U-Net with encoder {config.encoder!r} ({e}); "
@@ -480,6 +488,8 @@ def _config_problem(c: ModelConfig) -> str | None:
         (len(c.decoder_channels) > 0 and all(_count(v) for v in c.decoder_channels),
          f"decoder_channels {c.decoder_channels!r} are not positive integers"),
         (isinstance(c.aux_head, bool), "aux_head is not true/false"),
+        (isinstance(c.full_resolution_width, int) and not isinstance(c.full_resolution_width, bool)
+         and c.full_resolution_width >= 0, f"full_resolution_width {c.full_resolution_width!r} is not a width >= 0"),
     ]
     return next((message for ok, message in checks if not ok), None)
 

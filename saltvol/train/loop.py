@@ -273,6 +273,29 @@ def _meta_for(config: TrainConfig, data: TGSData, train_index: np.ndarray) -> Mo
     )
 
 
+#: State-dict prefixes of the full-resolution branch (:class:`saltvol.unet.FullResolutionUnet`), the weights a
+#: warm restart may add to its ``--init`` model.
+_BRANCH_KEYS = ("full_resolution.", "fuse.")
+
+
+def _grown(initial: ModelConfig, config: TrainConfig) -> ModelConfig:
+    """The ``--init`` model's architecture, with the full-resolution branch ``config`` asks for added.
+
+    A warm restart keeps the architecture of its weights; the one change it
+    may make is to grow the branch, which starts silent (the network's output
+    is unchanged), so training goes on from where the model was.
+    """
+    width = config.model.full_resolution_width
+    if not width or width == initial.full_resolution_width:
+        return initial
+    if initial.full_resolution_width:
+        raise InputError(
+            f"--init {config.init_from} already has a full-resolution branch of width "
+            f"{initial.full_resolution_width}; drop --full-resolution-width"
+        )
+    return replace(initial, full_resolution_width=width)
+
+
 def _check_same_split(init_meta: ModelMeta, config: TrainConfig, data: TGSData) -> None:
     """Refuse a warm start whose validation fold the earlier model trained on: its score would flatter it."""
     theirs = (init_meta.data_fingerprint, init_meta.fold, init_meta.k_folds, init_meta.split_seed)
@@ -356,7 +379,7 @@ def train(
                 "start from one of the single-network models it was made from"
             )
         # The architecture comes with the weights; the path is kept absolute in config.json for provenance.
-        config = replace(config, model=init_meta.config, init_from=str(Path(config.init_from).resolve()))
+        config = replace(config, model=_grown(init_meta.config, config), init_from=str(Path(config.init_from).resolve()))
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -381,7 +404,11 @@ def train(
     network = build_model(config.model).to(memory_format=torch.channels_last)
     if initial_weights is not None:
         try:
-            network.load_state_dict({k: v.float() for k, v in initial_weights.items()})
+            missing, _ = network.load_state_dict({k: v.float() for k, v in initial_weights.items()}, strict=False)
+            unexpected = set(initial_weights) - set(network.state_dict())
+            grown = init_meta is not None and config.model.full_resolution_width != init_meta.config.full_resolution_width
+            if unexpected or any(not (grown and key.startswith(_BRANCH_KEYS)) for key in missing):
+                raise RuntimeError(f"missing weights {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
         except RuntimeError as e:
             raise CheckpointError(f"{config.init_from} does not fit its own architecture ({str(e).splitlines()[0][:160]}); pass a model written by 'saltvol train'") from e
         log.info("starting from the weights of %s", config.init_from)

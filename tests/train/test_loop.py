@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -175,6 +176,26 @@ def test_a_run_can_start_from_an_earlier_model(tmp_path):
     saved = TrainConfig.from_json((tmp_path / "second" / "config.json").read_text())
     assert saved.init_from == str(first.resolve()) and saved.model == TINY
     assert load_model(tmp_path / "second" / "model.safetensors", device="cpu").meta.config == TINY
+
+
+def test_a_warm_restart_can_grow_the_full_resolution_branch(tmp_path):
+    train(TGS_DIR, tmp_path / "first", _config(epochs=1, lr=1e-2))
+    first = tmp_path / "first" / "best.pt"
+    grown = ModelConfig(full_resolution_width=8)  # only the branch is taken from here: the rest comes with --init
+    train(TGS_DIR, tmp_path / "second", _config(model=grown, epochs=1, lr=1e-12, init_from=str(first)))
+    saved = TrainConfig.from_json((tmp_path / "second" / "config.json").read_text())
+    assert saved.model == replace(TINY, full_resolution_width=8)
+    key = "encoder.conv1.weight"
+    start = torch.load(first, weights_only=True)["model"][key]
+    after = torch.load(tmp_path / "second" / "last.pt", weights_only=True)["model"]
+    torch.testing.assert_close(after[key], start, rtol=0, atol=1e-6)  # the trained weights were kept
+    assert "fuse.1.weight" in after
+    assert load_model(tmp_path / "second" / "model.safetensors", device="cpu").meta.config.full_resolution_width == 8
+    # A model that has a branch keeps it: another width is refused before a run folder is made.
+    with pytest.raises(InputError, match="already has a full-resolution branch of width 8"):
+        train(TGS_DIR, tmp_path / "third", _config(model=ModelConfig(full_resolution_width=16), epochs=1,
+                                                   init_from=str(tmp_path / "second" / "best.pt")))
+    assert not (tmp_path / "third").exists()
 
 
 def test_starting_from_a_missing_model_is_refused(tmp_path):

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 @click.option("--decoder-channels", default=None, metavar="W,W,W,W,W", callback=lambda ctx, param, value: _decoder_widths(value),
               help="Widths of the five decoder stages, deepest first: wider decoders learn more per epoch and cost "
               "time per step.  [default: 128,64,32,16,16]")
+@click.option("--full-resolution-width", type=click.IntRange(min=0), default=None, metavar="W",
+              help="Add a W-channel branch on the input that joins the decoder at full resolution (smp's U-Net has no "
+              "skip finer than half resolution); about 15-40 %% more time per step. With --init it grows the branch on "
+              "the model, which starts silent.  [default: 0, none]")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Epochs in total (with --resume: raise it to train longer, or lower it to end the learning-rate cycle "
               "sooner; the epochs already trained end the run there and export it).")
@@ -79,6 +83,7 @@ def command(
     encoder: str | None,
     attention: str | None,
     decoder_channels: tuple[int, ...] | None,
+    full_resolution_width: int | None,
     epochs: int | None,
     fold: int | None,
     k_folds: int | None,
@@ -131,7 +136,8 @@ def command(
     if init_from and (encoder or attention or decoder_channels):
         raise click.UsageError("--encoder, --attention and --decoder-channels come with the --init model; drop them")
     if resume:
-        architecture_flags = (("encoder", encoder), ("attention", attention), ("decoder-channels", decoder_channels))
+        architecture_flags = (("encoder", encoder), ("attention", attention), ("decoder-channels", decoder_channels),
+                              ("full-resolution-width", full_resolution_width))
         augment_flags = (("zoom-range", zoom_range), ("affine-share", affine_share))
         ignored = [f"--{k.replace('_', '-')}" for k in settings if k != "augment"]
         ignored += [f"--{name}" for name, value in architecture_flags + augment_flags if value is not None]
@@ -139,7 +145,7 @@ def command(
             log.warning("%s ignored with --resume: a resumed run keeps its saved settings", ", ".join(ignored))
         config = TrainConfig(epochs=epochs) if epochs else None
     else:
-        architecture = given(encoder=encoder, decoder_channels=decoder_channels)
+        architecture = given(encoder=encoder, decoder_channels=decoder_channels, full_resolution_width=full_resolution_width)
         if attention:
             architecture["decoder_attention"] = None if attention == "none" else attention
         model = ModelConfig(**architecture)
