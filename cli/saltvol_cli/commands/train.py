@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
               "time per step.  [default: 128,64,32,16,16]")
 @click.option("--full-resolution-width", type=click.IntRange(min=0), default=None, metavar="W",
               help="Add a W-channel branch on the input that joins the decoder at full resolution (smp's U-Net has no "
-              "skip finer than half resolution); about 15-40 %% more time per step. With --init it grows the branch on "
+              "skip finer than half resolution); about 15-40 % more time per step. With --init it grows the branch on "
               "the model, which starts silent.  [default: 0, none]")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Epochs in total (with --resume: raise it to train longer, or lower it to end the learning-rate cycle "
