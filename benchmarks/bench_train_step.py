@@ -55,7 +55,7 @@ def main() -> None:
     from saltvol.model import ModelConfig, autocast_dtype, build_model
 
     if args.encoders:
-        configs = [ModelConfig(encoder=name, decoder_attention=None, full_resolution_width=width)
+        configs = [ModelConfig(encoder=name, full_resolution_width=width)
                    for name in args.encoders for width in args.full_resolution_widths]
     else:
         configs = list(saltvol.load_model(args.model).meta.networks)  # an ensemble: each of its networks

@@ -184,6 +184,9 @@ def build_model(config: ModelConfig | None = None) -> torch.nn.Module:
     config = config or ModelConfig()
     if config.arch != "unet":
         raise CheckpointError(f"unknown architecture {config.arch!r}; saltvol builds 'unet'")
+    width = config.full_resolution_width
+    if isinstance(width, bool) or not isinstance(width, int) or width < 0:
+        raise CheckpointError(f"full_resolution_width {width!r} is not a width >= 0; pass 0 for none or a channel count")
     aux = dict(classes=1, dropout=0.2) if config.aux_head else None
     arguments = dict(
         encoder_name=config.encoder,
@@ -195,10 +198,10 @@ def build_model(config: ModelConfig | None = None) -> torch.nn.Module:
         aux_params=aux,
     )
     try:
-        if config.full_resolution_width:
+        if width:
             from .unet import FullResolutionUnet
 
-            return FullResolutionUnet(width=config.full_resolution_width, **arguments)
+            return FullResolutionUnet(width=width, **arguments)
         return smp.Unet(**arguments)
     except (KeyError, ValueError) as e:
         raise CheckpointError(

@@ -102,3 +102,8 @@ def test_a_plain_model_file_does_not_fit_a_branched_architecture(tmp_path):
     path = save_model(build_model(PLAIN), ModelMeta(config=PLAIN), tmp_path / "m.safetensors", precision="fp32")
     with pytest.raises(CheckpointError, match="does not fit"):
         load_model(_with_metadata(path, tmp_path, full_resolution_width=8), device="cpu")
+
+
+def test_building_with_a_negative_branch_width_names_the_width():
+    with pytest.raises(CheckpointError, match=r"full_resolution_width -1 is not a width >= 0"):
+        build_model(replace(PLAIN, full_resolution_width=-1))

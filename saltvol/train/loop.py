@@ -404,9 +404,8 @@ def train(
     network = build_model(config.model).to(memory_format=torch.channels_last)
     if initial_weights is not None:
         try:
-            missing, _ = network.load_state_dict({k: v.float() for k, v in initial_weights.items()}, strict=False)
-            unexpected = set(initial_weights) - set(network.state_dict())
-            grown = init_meta is not None and config.model.full_resolution_width != init_meta.config.full_resolution_width
+            missing, unexpected = network.load_state_dict({k: v.float() for k, v in initial_weights.items()}, strict=False)
+            grown = config.model.full_resolution_width != init_meta.config.full_resolution_width  # only a new branch may be missing
             if unexpected or any(not (grown and key.startswith(_BRANCH_KEYS)) for key in missing):
                 raise RuntimeError(f"missing weights {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
         except RuntimeError as e:
