@@ -197,6 +197,10 @@ def _model_files(d: Path, model: Path) -> dict[str, tuple[Path, str, Path | None
     # weights of one network, saved config of another
     wrong = dict(meta, config=dict(meta["config"], encoder="resnet34"))
     _safetensors(add("model_other_arch", "model.safetensors", "does not fit"), state, {"saltvol": json.dumps(wrong)})
+    wrong = dict(meta, config=dict(meta["config"], arch="unetplusplus"))
+    _safetensors(add("model_other_decoder_kind", "model.safetensors", "does not fit"), state, {"saltvol": json.dumps(wrong)})
+    wrong = dict(meta, config=dict(meta["config"], arch="fpn"))
+    _safetensors(add("model_unknown_arch", "model.safetensors", "arch 'fpn'"), small, {"saltvol": json.dumps(wrong)})
     wrong = dict(meta, config=dict(meta["config"], decoder_channels=[256, 128, 64, 32, 16]))
     _safetensors(add("model_other_decoder", "model.safetensors", "does not fit"), state, {"saltvol": json.dumps(wrong)})
     _safetensors(add("model_unknown_encoder", "model.safetensors", "encoder"), small,
@@ -301,6 +305,8 @@ MODEL_CASES = [
     "model_huge_header",
     "model_other_arch",
     "model_other_decoder",
+    "model_other_decoder_kind",
+    "model_unknown_arch",
     "model_unknown_encoder",
     "model_no_metadata",
     "model_garbled_metadata",

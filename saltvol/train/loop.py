@@ -79,6 +79,9 @@ class TrainConfig:
     limit: int | None = None
     threads: int | None = None
     init_from: str | None = None
+    #: Take only the encoder (and its empty-tile head) from ``init_from`` and build ``model``'s decoder on it from
+    #: scratch: a new decoder architecture on an encoder already trained on these tiles.
+    init_encoder_only: bool = False
     synthetic_tiles: int = 0
     symmetric_lovasz: bool = False
     lovasz_elu: bool = False
@@ -276,15 +279,21 @@ def _meta_for(config: TrainConfig, data: TGSData, train_index: np.ndarray) -> Mo
 #: State-dict prefixes of the full-resolution branch (:class:`saltvol.unet.FullResolutionUnet`), the weights a
 #: warm restart may add to its ``--init`` model.
 _BRANCH_KEYS = ("full_resolution.", "fuse.")
+#: State-dict prefixes of what ``init_encoder_only`` carries over: the encoder and the empty-tile head on its deepest
+#: features (smp names them alike in every architecture).
+_ENCODER_KEYS = ("encoder.", "classification_head.")
 
 
-def _grown(initial: ModelConfig, config: TrainConfig) -> ModelConfig:
-    """The ``--init`` model's architecture, with the full-resolution branch ``config`` asks for added.
+def _warm_start_model(initial: ModelConfig, config: TrainConfig) -> ModelConfig:
+    """The network a warm restart from ``initial`` trains.
 
-    A warm restart keeps the architecture of its weights; the one change it
-    may make is to grow the branch, which starts silent (the network's output
-    is unchanged), so training goes on from where the model was.
+    By default the ``--init`` model's own architecture, with the full-resolution
+    branch ``config`` asks for grown on it: the branch starts silent (the
+    output is unchanged), so training goes on from where the model was.  With
+    ``init_encoder_only``, ``config``'s decoder on ``initial``'s encoder.
     """
+    if config.init_encoder_only:
+        return replace(config.model, encoder=initial.encoder, in_channels=initial.in_channels, aux_head=initial.aux_head)
     width = config.model.full_resolution_width
     if not width or width == initial.full_resolution_width:
         return initial
@@ -293,7 +302,28 @@ def _grown(initial: ModelConfig, config: TrainConfig) -> ModelConfig:
             f"--init {config.init_from} already has a full-resolution branch of width "
             f"{initial.full_resolution_width}; drop --full-resolution-width"
         )
+    if initial.arch != "unet":
+        raise InputError(f"--init {config.init_from} is a {initial.arch}; a full-resolution branch grows on a unet only")
     return replace(initial, full_resolution_width=width)
+
+
+def _load_initial_weights(network: torch.nn.Module, weights: dict[str, torch.Tensor], config: TrainConfig, init_meta: ModelMeta) -> None:
+    """Load the ``--init`` weights into ``network``; only what the warm restart adds may be missing."""
+    if config.init_encoder_only:
+        weights = {k: v for k, v in weights.items() if k.startswith(_ENCODER_KEYS)}
+        new = lambda key: not key.startswith(_ENCODER_KEYS)  # noqa: E731: the decoder starts from scratch
+    else:
+        grown = config.model.full_resolution_width != init_meta.config.full_resolution_width
+        new = lambda key: grown and key.startswith(_BRANCH_KEYS)  # noqa: E731
+    try:
+        missing, unexpected = network.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
+        if unexpected or not all(new(key) for key in missing):
+            raise RuntimeError(f"missing weights {sorted(k for k in missing if not new(k))[:3]}, unexpected {sorted(unexpected)[:3]}")
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"{config.init_from} does not fit its own architecture ({str(e).splitlines()[0][:160]}); "
+            "pass a model written by 'saltvol train'"
+        ) from e
 
 
 def _check_same_split(init_meta: ModelMeta, config: TrainConfig, data: TGSData) -> None:
@@ -379,7 +409,7 @@ def train(
                 "start from one of the single-network models it was made from"
             )
         # The architecture comes with the weights; the path is kept absolute in config.json for provenance.
-        config = replace(config, model=_grown(init_meta.config, config), init_from=str(Path(config.init_from).resolve()))
+        config = replace(config, model=_warm_start_model(init_meta.config, config), init_from=str(Path(config.init_from).resolve()))
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -403,13 +433,7 @@ def train(
     torch.manual_seed(config.seed)  # the same initial weights for the same settings
     network = build_model(config.model).to(memory_format=torch.channels_last)
     if initial_weights is not None:
-        try:
-            missing, unexpected = network.load_state_dict({k: v.float() for k, v in initial_weights.items()}, strict=False)
-            grown = config.model.full_resolution_width != init_meta.config.full_resolution_width  # only a new branch may be missing
-            if unexpected or any(not (grown and key.startswith(_BRANCH_KEYS)) for key in missing):
-                raise RuntimeError(f"missing weights {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
-        except RuntimeError as e:
-            raise CheckpointError(f"{config.init_from} does not fit its own architecture ({str(e).splitlines()[0][:160]}); pass a model written by 'saltvol train'") from e
+        _load_initial_weights(network, initial_weights, config, init_meta)
         log.info("starting from the weights of %s", config.init_from)
     optimizer = _optimizer(network, config, saved=state["optimizer"] if state is not None else None)
     start_epoch, best_score = 0, -1.0

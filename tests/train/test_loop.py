@@ -198,6 +198,26 @@ def test_a_warm_restart_can_grow_the_full_resolution_branch(tmp_path):
     assert not (tmp_path / "third").exists()
 
 
+def test_a_warm_restart_can_put_a_new_decoder_on_the_trained_encoder(tmp_path):
+    train(TGS_DIR, tmp_path / "first", _config(epochs=1, lr=1e-2))
+    first = tmp_path / "first" / "best.pt"
+    nested = ModelConfig(arch="unetplusplus", encoder="efficientnet-b0", decoder_channels=(32, 16, 16, 16, 16))
+    train(TGS_DIR, tmp_path / "second", _config(model=nested, epochs=1, lr=1e-12, init_from=str(first),
+                                                   init_encoder_only=True))
+    saved = TrainConfig.from_json((tmp_path / "second" / "config.json").read_text())
+    # The decoder is the one asked for; the encoder (and its width) come with --init.
+    assert saved.model == replace(nested, encoder=TINY.encoder)
+    start = torch.load(first, weights_only=True)["model"]
+    after = torch.load(tmp_path / "second" / "last.pt", weights_only=True)["model"]
+    for key in ("encoder.conv1.weight", "encoder.layer4.1.conv2.weight", "classification_head.3.weight"):
+        torch.testing.assert_close(after[key], start[key], rtol=0, atol=1e-6)  # kept: lr 1e-12 barely moves them
+    assert "decoder.blocks.x_0_0.conv1.0.weight" in after and "decoder.blocks.0.conv1.0.weight" not in after
+    model = load_model(tmp_path / "second" / "model.safetensors", device="cpu")
+    assert model.meta.config.arch == "unetplusplus"
+    probs = model.predict_tiles(np.random.default_rng(0).random((2, 101, 101), dtype=np.float32))
+    assert probs.shape == (2, 101, 101) and 0 <= probs.min() and probs.max() <= 1
+
+
 def test_starting_from_a_missing_model_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         train(TGS_DIR, tmp_path / "run", _config(init_from=str(tmp_path / "nope.safetensors")))

@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 @click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), metavar="DIR",
               help="TGS data in Kaggle's layout (train/images, train/masks or train.csv).")
 @output_opt("Run folder: config, log, checkpoints and the final model.safetensors.", metavar="RUN_DIR")
+@click.option("--architecture", type=click.Choice(["unet", "unetplusplus"]), default=None,
+              help="smp's Unet, or UnetPlusPlus (nested skips between encoder stages; about 35 % more time per step). "
+              "With --init, a new decoder on the model's trained encoder.  [default: unet]")
 @click.option("--encoder", default=None, metavar="NAME", help="smp encoder, e.g. efficientnet-b0, resnet18, resnet34.  [default: efficientnet-b0]")
 @click.option("--attention", type=click.Choice(["scse", "none"]), default=None,
               help="Decoder attention: scse (spatial and channel squeeze-excitation, about 1.5x slower on CPU) or none.  [default: none]")
@@ -50,7 +53,8 @@ log = logging.getLogger(__name__)
 @click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N", help="CPU threads for torch.")
 @click.option("--init", "init_from", type=click.Path(path_type=Path), default=None, metavar="MODEL",
               help="Start from this model's weights (a model.safetensors or a run's best.pt): a warm restart with a new "
-              "learning-rate cycle. The architecture comes from the model.")
+              "learning-rate cycle. The architecture comes from the model, unless --architecture, --attention or "
+              "--decoder-channels ask for a new decoder: then only the encoder is taken and the decoder starts from scratch.")
 @click.option("--lovasz-from", type=click.FloatRange(0, 1), default=None, metavar="F",
               help="Share of the epochs trained with BCE+Dice before switching to the Lovasz hinge (0: Lovasz throughout).  [default: 0.5]")
 @click.option("--synthetic-tiles", type=click.IntRange(min=0), default=None, metavar="N",
@@ -80,6 +84,7 @@ log = logging.getLogger(__name__)
 def command(
     data_dir: Path,
     output: Path,
+    architecture: str | None,
     encoder: str | None,
     attention: str | None,
     decoder_channels: tuple[int, ...] | None,
@@ -120,6 +125,7 @@ def command(
       saltvol train --data /data/tgs -o runs/b0 --resume --epochs 40
       saltvol train --data /data/tgs -o runs/b0b --init runs/b0/best.pt --lr 1e-3 --lovasz-from 0 --synthetic-tiles 800
       saltvol train --data /data/tgs -o runs/r18 --encoder resnet18 --attention scse
+      saltvol train --data /data/tgs -o runs/pp --init runs/b0/best.pt --architecture unetplusplus --lovasz-from 0.2
     """
     from saltvol.model import ModelConfig
     from saltvol.train.augment import AugmentConfig
@@ -133,11 +139,17 @@ def command(
     augment = given(zoom=zoom_range, p_affine=affine_share)
     if augment:
         settings["augment"] = AugmentConfig(**augment)
-    if init_from and (encoder or attention or decoder_channels):
-        raise click.UsageError("--encoder, --attention and --decoder-channels come with the --init model; drop them")
+    if init_from and encoder:
+        raise click.UsageError("--encoder comes with the --init model; drop it (or drop --init to train a new encoder)")
+    new_decoder = bool(init_from and (architecture or attention or decoder_channels))
+    if new_decoder and full_resolution_width:
+        raise click.UsageError("--full-resolution-width grows a branch on the --init model's own decoder; "
+                               "drop it or drop --architecture, --attention and --decoder-channels")
+    if architecture == "unetplusplus" and full_resolution_width:
+        raise click.UsageError("--full-resolution-width needs --architecture unet; drop one of them")
     if resume:
-        architecture_flags = (("encoder", encoder), ("attention", attention), ("decoder-channels", decoder_channels),
-                              ("full-resolution-width", full_resolution_width))
+        architecture_flags = (("architecture", architecture), ("encoder", encoder), ("attention", attention),
+                              ("decoder-channels", decoder_channels), ("full-resolution-width", full_resolution_width))
         augment_flags = (("zoom-range", zoom_range), ("affine-share", affine_share))
         ignored = [f"--{k.replace('_', '-')}" for k in settings if k != "augment"]
         ignored += [f"--{name}" for name, value in architecture_flags + augment_flags if value is not None]
@@ -145,11 +157,12 @@ def command(
             log.warning("%s ignored with --resume: a resumed run keeps its saved settings", ", ".join(ignored))
         config = TrainConfig(epochs=epochs) if epochs else None
     else:
-        architecture = given(encoder=encoder, decoder_channels=decoder_channels, full_resolution_width=full_resolution_width)
+        network = given(arch=architecture, encoder=encoder, decoder_channels=decoder_channels,
+                        full_resolution_width=full_resolution_width)
         if attention:
-            architecture["decoder_attention"] = None if attention == "none" else attention
-        model = ModelConfig(**architecture)
-        config = TrainConfig(model=model, **given(epochs=epochs), **settings)
+            network["decoder_attention"] = None if attention == "none" else attention
+        model = ModelConfig(**network)
+        config = TrainConfig(model=model, **given(epochs=epochs), **settings, **given(init_encoder_only=new_decoder or None))
 
     with progress_bar() as progress:
         done: dict[str, int | None] = {"epoch": None if resume else 0}  # a resumed run's start is known after its first epoch
