@@ -307,18 +307,22 @@ def _warm_start_model(initial: ModelConfig, config: TrainConfig) -> ModelConfig:
     return replace(initial, full_resolution_width=width)
 
 
-def _load_initial_weights(network: torch.nn.Module, weights: dict[str, torch.Tensor], config: TrainConfig, init_meta: ModelMeta) -> None:
-    """Load the ``--init`` weights into ``network``; only what the warm restart adds may be missing."""
+def _starts_fresh(key: str, config: TrainConfig, init_meta: ModelMeta) -> bool:
+    """Whether a warm restart builds weight ``key`` anew rather than taking it from ``--init``: a new decoder or a grown branch."""
     if config.init_encoder_only:
-        weights = {k: v for k, v in weights.items() if k.startswith(_ENCODER_KEYS)}
-        new = lambda key: not key.startswith(_ENCODER_KEYS)  # noqa: E731: the decoder starts from scratch
-    else:
-        grown = config.model.full_resolution_width != init_meta.config.full_resolution_width
-        new = lambda key: grown and key.startswith(_BRANCH_KEYS)  # noqa: E731
+        return not key.startswith(_ENCODER_KEYS)
+    grown = config.model.full_resolution_width != init_meta.config.full_resolution_width
+    return grown and key.startswith(_BRANCH_KEYS)
+
+
+def _load_initial_weights(network: torch.nn.Module, weights: dict[str, torch.Tensor], config: TrainConfig, init_meta: ModelMeta) -> None:
+    """Load the ``--init`` weights into ``network``; only what the warm restart builds anew may be missing."""
+    kept = {k: v.float() for k, v in weights.items() if not _starts_fresh(k, config, init_meta)}
     try:
-        missing, unexpected = network.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
-        if unexpected or not all(new(key) for key in missing):
-            raise RuntimeError(f"missing weights {sorted(k for k in missing if not new(k))[:3]}, unexpected {sorted(unexpected)[:3]}")
+        missing, unexpected = network.load_state_dict(kept, strict=False)
+        missing = [key for key in missing if not _starts_fresh(key, config, init_meta)]
+        if missing or unexpected:
+            raise RuntimeError(f"missing weights {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
     except RuntimeError as e:
         raise CheckpointError(
             f"{config.init_from} does not fit its own architecture ({str(e).splitlines()[0][:160]}); "
