@@ -9,6 +9,7 @@ steps after one warm-up step.
 
     python benchmarks/bench_train_step.py [--sizes 128 192 256] [--batch-size 32] [--reps 4] [--model PATH]
     python benchmarks/bench_train_step.py --sizes 128 --encoders efficientnet-b0 timm-regnety_016 resnet18
+    python benchmarks/bench_train_step.py --sizes 128 --encoders efficientnet-b0 --architectures unet unetplusplus
 
 Not a test: it prints a markdown table.
 """
@@ -47,6 +48,8 @@ def main() -> None:
     parser.add_argument("--encoders", nargs="+", default=None, help="smp encoders to time instead, each with the default decoder")
     parser.add_argument("--full-resolution-widths", type=int, nargs="+", default=[0],
                         help="with --encoders: time each encoder with these full-resolution branch widths (0: none)")
+    parser.add_argument("--architectures", nargs="+", default=["unet"], choices=["unet", "unetplusplus"],
+                        help="with --encoders: time each encoder under these decoders (a branch only with unet)")
     args = parser.parse_args()
 
     import torch
@@ -55,15 +58,16 @@ def main() -> None:
     from saltvol.model import ModelConfig, autocast_dtype, build_model
 
     if args.encoders:
-        configs = [ModelConfig(encoder=name, full_resolution_width=width)
-                   for name in args.encoders for width in args.full_resolution_widths]
+        configs = [ModelConfig(arch=arch, encoder=name, full_resolution_width=width)
+                   for name in args.encoders for arch in args.architectures for width in args.full_resolution_widths
+                   if not (width and arch != "unet")]
     else:
         configs = list(saltvol.load_model(args.model).meta.networks)  # an ensemble: each of its networks
     bf16 = autocast_dtype("cpu")
     print(f"batch {args.batch_size}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}; native bf16: {'yes' if bf16 else 'no'}")
-    print("\n| encoder | full-resolution width | input px | fp32 s / step | bf16 autocast s / step | steps per 1x epoch (3,150 tiles) at the faster |")
-    print("|---|---|---|---|---|---|")
+    print("\n| architecture | encoder | full-resolution width | input px | fp32 s / step | bf16 autocast s / step | steps per 1x epoch (3,150 tiles) at the faster |")
+    print("|---|---|---|---|---|---|---|")
     for config in configs:
         network = build_model(config).train().to(memory_format=torch.channels_last)
         optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
@@ -72,7 +76,7 @@ def main() -> None:
             half = _step_seconds(network, optimizer, size, args.batch_size, bf16, args.reps) if bf16 else None
             best = min(fp32, half or fp32)
             steps = 3150 // args.batch_size
-            print(f"| {config.encoder} | {config.full_resolution_width} | {size} | {fp32:.2f} | {f'{half:.2f}' if half else '-'} | "
+            print(f"| {config.arch} | {config.encoder} | {config.full_resolution_width} | {size} | {fp32:.2f} | {f'{half:.2f}' if half else '-'} | "
                   f"{steps} steps, about {steps * best:.0f} s |")
 
 
