@@ -210,9 +210,10 @@ def build_model(config: ModelConfig | None = None) -> torch.nn.Module:
             return FullResolutionUnet(width=width, **arguments)
         return getattr(smp, ARCHITECTURES[config.arch])(**arguments)
     except (KeyError, ValueError) as e:
+        other_arch = " or arch 'unet'" if config.arch != "unet" else ""
         raise CheckpointError(
-            f"cannot build a U-Net with encoder {config.encoder!r} ({e}); "
-            "choose an encoder from segmentation_models_pytorch.encoders.get_encoder_names()"
+            f"cannot build a {config.arch} with encoder {config.encoder!r} ({str(e).splitlines()[0][:160]}); "
+            f"choose an encoder from segmentation_models_pytorch.encoders.get_encoder_names(){other_arch}"
         ) from e
 
 
@@ -258,8 +259,8 @@ def autocast_dtype(device: str) -> torch.dtype | None:
 
 
 def _encoders(meta: ModelMeta) -> str:
-    """The encoder name, or the members' names joined by " + " for an ensemble."""
-    return " + ".join(str(config.encoder) for config in meta.networks)
+    """The encoder name (with its decoder if not smp's Unet), or the members' joined by " + " for an ensemble."""
+    return " + ".join(str(c.encoder) + (f" ({c.arch})" if c.arch != "unet" else "") for c in meta.networks)
 
 
 class _DescribedByMeta:
@@ -499,6 +500,7 @@ def _config_problem(c: ModelConfig) -> str | None:
         (isinstance(c.aux_head, bool), "aux_head is not true/false"),
         (isinstance(c.full_resolution_width, int) and not isinstance(c.full_resolution_width, bool)
          and c.full_resolution_width >= 0, f"full_resolution_width {c.full_resolution_width!r} is not a width >= 0"),
+        (not c.full_resolution_width or c.arch == "unet", f"a full-resolution branch needs arch 'unet', not {c.arch!r}"),
     ]
     return next((message for ok, message in checks if not ok), None)
 

@@ -8,7 +8,9 @@ score), ``best.pt`` (the best epoch so far) and, at the end, ``model.safetensors
 
 A run can also start from the weights of an earlier model (``init_from``):
 a warm restart with a fresh learning-rate cycle, which is how a finished run
-is trained further without replaying its schedule.
+is trained further without replaying its schedule.  With ``init_encoder_only``
+only its encoder is taken and a new decoder (another architecture, say) is
+trained on it from scratch: the encoder's epochs are not paid again.
 
 With ``ema_decay`` set, an exponential moving average of the weights (and of
 the batch-norm statistics) is kept beside the trained network
@@ -293,7 +295,13 @@ def _warm_start_model(initial: ModelConfig, config: TrainConfig) -> ModelConfig:
     ``init_encoder_only``, ``config``'s decoder on ``initial``'s encoder.
     """
     if config.init_encoder_only:
-        return replace(config.model, encoder=initial.encoder, in_channels=initial.in_channels, aux_head=initial.aux_head)
+        model = replace(config.model, encoder=initial.encoder, in_channels=initial.in_channels, aux_head=initial.aux_head)
+        if replace(model, full_resolution_width=initial.full_resolution_width) == initial:
+            raise InputError(
+                f"the decoder asked for is --init {config.init_from}'s own: drop --architecture, --attention and "
+                "--decoder-channels to keep its trained decoder"
+            )
+        return model
     width = config.model.full_resolution_width
     if not width or width == initial.full_resolution_width:
         return initial
@@ -303,7 +311,7 @@ def _warm_start_model(initial: ModelConfig, config: TrainConfig) -> ModelConfig:
             f"{initial.full_resolution_width}; drop --full-resolution-width"
         )
     if initial.arch != "unet":
-        raise InputError(f"--init {config.init_from} is a {initial.arch}; a full-resolution branch grows on a unet only")
+        raise InputError(f"--init {config.init_from} is a {initial.arch}; a full-resolution branch grows on a unet only: drop --full-resolution-width")
     return replace(initial, full_resolution_width=width)
 
 
@@ -404,6 +412,8 @@ def train(
         config = config or TrainConfig()
         if (run_dir / "last.pt").exists():
             raise InputError(f"{str(run_dir)!r} already holds a run; pass --resume to continue it or choose another -o")
+        if config.init_encoder_only and not config.init_from:
+            raise InputError("init_encoder_only takes the encoder of the --init model, and none was given; pass init_from")
     initial_weights, init_meta = None, None
     if config.init_from and state is None:
         initial_weights, init_meta = read_model_file(config.init_from)
@@ -426,7 +436,12 @@ def train(
     _check_input(config, tile_size=data.images.shape[-1])
     if init_meta is not None:
         _check_same_split(init_meta, config, data)
-    run_dir.mkdir(parents=True, exist_ok=True)  # only once the settings are known to be usable
+    torch.manual_seed(config.seed)  # the same initial weights for the same settings
+    network = build_model(config.model).to(memory_format=torch.channels_last)
+    if initial_weights is not None:
+        _load_initial_weights(network, initial_weights, config, init_meta)
+        log.info("starting from the weights of %s", config.init_from)
+    run_dir.mkdir(parents=True, exist_ok=True)  # only once the settings and the network are known to be usable
     config_path.write_text(config.to_json())
     # Normalisation from every training-fold tile, so dropping labels never shifts a warm start's input scaling.
     meta = _meta_for(config, data, np.flatnonzero(folds != config.fold))
@@ -434,11 +449,6 @@ def train(
     val_index = np.flatnonzero(folds == config.fold)
     log.info("training on %d tiles, validating on %d (fold %d of %d)", len(train_index), len(val_index), config.fold, config.k_folds)
 
-    torch.manual_seed(config.seed)  # the same initial weights for the same settings
-    network = build_model(config.model).to(memory_format=torch.channels_last)
-    if initial_weights is not None:
-        _load_initial_weights(network, initial_weights, config, init_meta)
-        log.info("starting from the weights of %s", config.init_from)
     optimizer = _optimizer(network, config, saved=state["optimizer"] if state is not None else None)
     start_epoch, best_score = 0, -1.0
     if state is not None:

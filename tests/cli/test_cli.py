@@ -187,16 +187,26 @@ def test_train_flags_reach_the_config_and_are_reported_ignored_on_resume(monkeyp
     assert grown.exit_code == 0, grown.output
     assert seen["config"].model.full_resolution_width == 16 and seen["config"].init_from == str(tmp_path / "m.safetensors")
     assert not seen["config"].init_encoder_only
-    # A decoder flag with --init asks for a new decoder on the model's encoder.
-    nested = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "n"), "--init",
-                                      str(tmp_path / "m.safetensors"), "--architecture", "unetplusplus"])
-    assert nested.exit_code == 0, nested.output
-    assert seen["config"].init_encoder_only and seen["config"].model.arch == "unetplusplus"
-    for refused in (["--init", "m.safetensors", "--encoder", "resnet18"],
-                    ["--init", "m.safetensors", "--architecture", "unet", "--full-resolution-width", "8"],
-                    ["--architecture", "unetplusplus", "--full-resolution-width", "8"]):
-        result = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "x"), *refused])
-        assert result.exit_code == 2 and "drop" in result.output, refused
+    # A decoder flag with --init asks for a new decoder on the model's encoder; without --init it is just the decoder.
+    for flags, arch in ((["--architecture", "unetplusplus"], "unetplusplus"), (["--attention", "scse"], "unet")):
+        nested = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "n"), "--init",
+                                          str(tmp_path / "m.safetensors"), *flags])
+        assert nested.exit_code == 0, nested.output
+        assert seen["config"].init_encoder_only and seen["config"].model.arch == arch
+    plain = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "p"), "--architecture", "unetplusplus"])
+    assert plain.exit_code == 0 and seen["config"].model.arch == "unetplusplus" and not seen["config"].init_encoder_only
+    refusals = (
+        (["--init", "m.safetensors", "--encoder", "resnet18"], "--encoder comes with the --init model; drop it"),
+        (["--architecture", "unetplusplus", "--full-resolution-width", "8"], "needs --architecture unet; drop one"),
+    )
+    for flags, message in refusals:
+        result = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "x"), *flags])
+        assert result.exit_code == 2 and message in result.output, flags
+    caplog.clear()
+    resumed = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "r"), "--resume",
+                                       "--architecture", "unetplusplus", "--full-resolution-width", "8"])
+    assert resumed.exit_code == 0, resumed.output  # nothing refused: the saved settings rule
+    assert "--architecture, --full-resolution-width ignored with --resume" in caplog.text
 
 
 def test_sigterm_is_an_interrupt(tmp_path):

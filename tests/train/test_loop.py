@@ -201,21 +201,37 @@ def test_a_warm_restart_can_grow_the_full_resolution_branch(tmp_path):
 def test_a_warm_restart_can_put_a_new_decoder_on_the_trained_encoder(tmp_path):
     train(TGS_DIR, tmp_path / "first", _config(epochs=1, lr=1e-2))
     first = tmp_path / "first" / "best.pt"
-    nested = ModelConfig(arch="unetplusplus", encoder="efficientnet-b0", decoder_channels=(32, 16, 16, 16, 16))
-    train(TGS_DIR, tmp_path / "second", _config(model=nested, epochs=1, lr=1e-12, init_from=str(first),
-                                                   init_encoder_only=True))
-    saved = TrainConfig.from_json((tmp_path / "second" / "config.json").read_text())
-    # The decoder is the one asked for; the encoder (and its width) come with --init.
-    assert saved.model == replace(nested, encoder=TINY.encoder)
     start = torch.load(first, weights_only=True)["model"]
-    after = torch.load(tmp_path / "second" / "last.pt", weights_only=True)["model"]
-    for key in ("encoder.conv1.weight", "encoder.layer4.1.conv2.weight", "classification_head.3.weight"):
-        torch.testing.assert_close(after[key], start[key], rtol=0, atol=1e-6)  # kept: lr 1e-12 barely moves them
-    assert "decoder.blocks.x_0_0.conv1.0.weight" in after and "decoder.blocks.0.conv1.0.weight" not in after
-    model = load_model(tmp_path / "second" / "model.safetensors", device="cpu")
-    assert model.meta.config.arch == "unetplusplus"
+    nested = ModelConfig(arch="unetplusplus", encoder="efficientnet-b0", decoder_channels=(32, 16, 16, 16, 16))
+    attended = replace(TINY, decoder_attention="scse")  # the same decoder weight names as the init model's
+    for name, asked in (("nested", nested), ("attended", attended)):
+        train(TGS_DIR, tmp_path / name, _config(model=asked, epochs=1, lr=1e-12, init_from=str(first), init_encoder_only=True))
+        saved = TrainConfig.from_json((tmp_path / name / "config.json").read_text())
+        assert saved.model == replace(asked, encoder=TINY.encoder)  # the decoder asked for, on --init's encoder
+        after = torch.load(tmp_path / name / "last.pt", weights_only=True)["model"]
+        for key in ("encoder.conv1.weight", "encoder.layer4.1.conv2.weight", "classification_head.3.weight"):
+            torch.testing.assert_close(after[key], start[key], rtol=0, atol=1e-6)  # kept: lr 1e-12 barely moves them
+    key = "decoder.blocks.0.conv1.0.weight"
+    assert float((after[key] - start[key]).abs().max()) > 1e-3  # same name, new weights: the decoder started afresh
+    assert "decoder.blocks.x_0_0.conv1.0.weight" in torch.load(tmp_path / "nested" / "last.pt", weights_only=True)["model"]
+    model = load_model(tmp_path / "nested" / "model.safetensors", device="cpu")
+    assert model.meta.config.arch == "unetplusplus" and "unetplusplus" in repr(model)
     probs = model.predict_tiles(np.random.default_rng(0).random((2, 101, 101), dtype=np.float32))
     assert probs.shape == (2, 101, 101) and 0 <= probs.min() and probs.max() <= 1
+    # The init model's own decoder again would throw its training away: refused before a run folder is made.
+    with pytest.raises(InputError, match="own: drop --architecture"):
+        train(TGS_DIR, tmp_path / "same", _config(model=TINY, init_from=str(first), init_encoder_only=True))
+    with pytest.raises(InputError, match="pass init_from"):
+        train(TGS_DIR, tmp_path / "none", _config(model=nested, init_encoder_only=True))
+    with pytest.raises(CheckpointError, match="needs arch 'unet'"):
+        train(TGS_DIR, tmp_path / "branch", _config(model=replace(nested, full_resolution_width=8)))
+    assert not any((tmp_path / name).exists() for name in ("same", "none", "branch"))
+
+
+def test_a_run_config_from_before_init_encoder_only_still_loads():
+    raw = json.loads(TrainConfig(init_encoder_only=True).to_json())
+    del raw["init_encoder_only"]
+    assert TrainConfig.from_json(json.dumps(raw)).init_encoder_only is False
 
 
 def test_starting_from_a_missing_model_is_refused(tmp_path):

@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 @click.option("--init", "init_from", type=click.Path(path_type=Path), default=None, metavar="MODEL",
               help="Start from this model's weights (a model.safetensors or a run's best.pt): a warm restart with a new "
               "learning-rate cycle. The architecture comes from the model, unless --architecture, --attention or "
-              "--decoder-channels ask for a new decoder: then only the encoder is taken and the decoder starts from scratch.")
+              "--decoder-channels ask for a new decoder: then only the encoder is taken and the decoder (those flags, "
+              "defaults for the rest) starts from scratch.")
 @click.option("--lovasz-from", type=click.FloatRange(0, 1), default=None, metavar="F",
               help="Share of the epochs trained with BCE+Dice before switching to the Lovasz hinge (0: Lovasz throughout).  [default: 0.5]")
 @click.option("--synthetic-tiles", type=click.IntRange(min=0), default=None, metavar="N",
@@ -125,7 +126,7 @@ def command(
       saltvol train --data /data/tgs -o runs/b0 --resume --epochs 40
       saltvol train --data /data/tgs -o runs/b0b --init runs/b0/best.pt --lr 1e-3 --lovasz-from 0 --synthetic-tiles 800
       saltvol train --data /data/tgs -o runs/r18 --encoder resnet18 --attention scse
-      saltvol train --data /data/tgs -o runs/pp --init runs/b0/best.pt --architecture unetplusplus --lovasz-from 0.2
+      saltvol train --data /data/tgs -o runs/pp --init runs/b0/best.pt --architecture unetplusplus --lovasz-from 0.25
     """
     from saltvol.model import ModelConfig
     from saltvol.train.augment import AugmentConfig
@@ -139,14 +140,6 @@ def command(
     augment = given(zoom=zoom_range, p_affine=affine_share)
     if augment:
         settings["augment"] = AugmentConfig(**augment)
-    if init_from and encoder:
-        raise click.UsageError("--encoder comes with the --init model; drop it (or drop --init to train a new encoder)")
-    new_decoder = bool(init_from and (architecture or attention or decoder_channels))
-    if new_decoder and full_resolution_width:
-        raise click.UsageError("--full-resolution-width grows a branch on the --init model's own decoder; "
-                               "drop it or drop --architecture, --attention and --decoder-channels")
-    if architecture == "unetplusplus" and full_resolution_width:
-        raise click.UsageError("--full-resolution-width needs --architecture unet; drop one of them")
     if resume:
         architecture_flags = (("architecture", architecture), ("encoder", encoder), ("attention", attention),
                               ("decoder-channels", decoder_channels), ("full-resolution-width", full_resolution_width))
@@ -157,6 +150,13 @@ def command(
             log.warning("%s ignored with --resume: a resumed run keeps its saved settings", ", ".join(ignored))
         config = TrainConfig(epochs=epochs) if epochs else None
     else:
+        if init_from and encoder:
+            raise click.UsageError("--encoder comes with the --init model; drop it (or drop --init to train a new encoder)")
+        if architecture == "unetplusplus" and full_resolution_width:
+            raise click.UsageError("--full-resolution-width needs --architecture unet; drop one of them")
+        # With --init, a decoder flag asks for a new decoder on the model's encoder (the other decoder settings
+        # are then the defaults, not the model's).
+        new_decoder = bool(init_from and (architecture or attention or decoder_channels))
         network = given(arch=architecture, encoder=encoder, decoder_channels=decoder_channels,
                         full_resolution_width=full_resolution_width)
         if attention:
