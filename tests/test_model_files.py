@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from saltvol._weight_storage import SCALE_SUFFIX, decode_state, encode_state
 from saltvol.errors import CheckpointError
-from saltvol.model import DEFAULT_MODEL_PATH, load_model, save_model
+from saltvol.model import load_model, save_model
 from tests.conftest import TGS_DIR
 
 
@@ -31,13 +31,14 @@ def test_int8_keeps_every_weight_within_half_a_step_of_its_channel_scale():
 
 
 @pytest.mark.skipif(not TGS_DIR.is_dir(), reason="needs the shared TGS data")
-def test_the_bundled_model_stored_as_int8_is_half_the_size_and_predicts_the_same_masks(tmp_path):
+def test_the_bundled_networks_stored_as_int8_are_half_their_fp16_size_and_predict_the_same_masks(tmp_path):
     from saltvol.train.data import load_tgs
 
-    model = load_model(device="cpu")
-    path = save_model(model.network, model.meta, tmp_path / "int8.safetensors", precision="int8")
-    assert path.stat().st_size < 0.6 * DEFAULT_MODEL_PATH.stat().st_size
-    quantized = load_model(path, device="cpu")
+    bundled = load_model(device="cpu")
+    half = save_model(bundled.network, bundled.meta, tmp_path / "fp16.safetensors", precision="fp16")
+    path = save_model(bundled.network, bundled.meta, tmp_path / "int8.safetensors", precision="int8")
+    assert path.stat().st_size < 0.6 * half.stat().st_size
+    model, quantized = load_model(half, device="cpu"), load_model(path, device="cpu")
     assert all(v.dtype == torch.float32 for v in quantized.network.state_dict().values() if v.is_floating_point())
     tiles = load_tgs(TGS_DIR, limit=32).images
     fp16, int8 = model.predict_tiles(tiles), quantized.predict_tiles(tiles)

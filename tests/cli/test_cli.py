@@ -88,7 +88,7 @@ def test_no_arguments_shows_help():
         ["convert", "in.sgy", "-o", "out.zarr", "--chunks", "depth=3"],
         ["segment", "in.sgy", "-o", "o.zarr", "--overlap", "1.5"],
         ["train", "--data", "tgs", "-o", "run", "--init", "m.safetensors", "--encoder", "resnet34"],
-        ["train", "--data", "tgs", "-o", "run", "--init", "m.safetensors", "--decoder-channels", "64,32,16,16,8"],
+        ["train", "--data", "tgs", "-o", "run", "--architecture", "unetplusplus", "--full-resolution-width", "8"],
         ["train", "--data", "tgs", "-o", "run", "--decoder-channels", "64,32,16"],
         ["train", "--data", "tgs", "-o", "run", "--decoder-channels", "64,32,16,16,wide"],
         ["train", "--data", "tgs", "-o", "run", "--zoom-range", "1.25,0.8"],
