@@ -71,7 +71,7 @@ class ModelConfig:
     """Constructor arguments of the network; saved with the weights so it can be rebuilt."""
 
     #: smp's ``Unet``, or its nested-skip ``UnetPlusPlus`` (dense skip paths between the encoder stages; about
-    #: 35 % more time per training step with the default decoder widths).
+    #: 30 % more time per bf16 training step with efficientnet-b0 and the default decoder widths).
     arch: Literal["unet", "unetplusplus"] = "unet"
     encoder: str = "efficientnet-b0"  # the shipped model's: 1.8x faster per step than resnet18 + scSE, and better (docs/model.md)
     in_channels: int = 1

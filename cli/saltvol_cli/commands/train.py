@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
               help="TGS data in Kaggle's layout (train/images, train/masks or train.csv).")
 @output_opt("Run folder: config, log, checkpoints and the final model.safetensors.", metavar="RUN_DIR")
 @click.option("--architecture", type=click.Choice(["unet", "unetplusplus"]), default=None,
-              help="smp's Unet, or UnetPlusPlus (nested skips between encoder stages; about 35 % more time per step). "
+              help="smp's Unet, or UnetPlusPlus (nested skips between encoder stages; about 30 % more time per step in bf16). "
               "With --init, a new decoder on the model's trained encoder.  [default: unet]")
 @click.option("--encoder", default=None, metavar="NAME", help="smp encoder, e.g. efficientnet-b0, resnet18, resnet34.  [default: efficientnet-b0]")
 @click.option("--attention", type=click.Choice(["scse", "none"]), default=None,
