@@ -186,13 +186,10 @@ def build_model(config: ModelConfig | None = None) -> torch.nn.Module:
     import segmentation_models_pytorch as smp
 
     config = config or ModelConfig()
-    if config.arch not in ARCHITECTURES:
-        raise CheckpointError(f"unknown architecture {config.arch!r}; saltvol builds {' or '.join(map(repr, ARCHITECTURES))}")
+    problem = _config_problem(config)  # the same checks a model file's metadata pass
+    if problem:
+        raise CheckpointError(f"cannot build this network: {problem}; change the ModelConfig")
     width = config.full_resolution_width
-    if isinstance(width, bool) or not isinstance(width, int) or width < 0:
-        raise CheckpointError(f"full_resolution_width {width!r} is not a width >= 0; pass 0 for none or a channel count")
-    if width and config.arch != "unet":
-        raise CheckpointError(f"a full-resolution branch needs arch 'unet', not {config.arch!r}; pass width 0")
     aux = dict(classes=1, dropout=0.2) if config.aux_head else None
     arguments = dict(
         encoder_name=config.encoder,

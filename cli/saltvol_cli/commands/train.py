@@ -162,7 +162,7 @@ def command(
         if attention:
             network["decoder_attention"] = None if attention == "none" else attention
         model = ModelConfig(**network)
-        config = TrainConfig(model=model, **given(epochs=epochs), **settings, **given(init_encoder_only=new_decoder or None))
+        config = TrainConfig(model=model, init_encoder_only=new_decoder, **given(epochs=epochs), **settings)
 
     with progress_bar() as progress:
         done: dict[str, int | None] = {"epoch": None if resume else 0}  # a resumed run's start is known after its first epoch
