@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--encoders", nargs="+", default=None, help="smp encoders to time instead, each with the default decoder")
     parser.add_argument("--full-resolution-widths", type=int, nargs="+", default=[0],
                         help="with --encoders: time each encoder with these full-resolution branch widths (0: none)")
-    parser.add_argument("--architectures", nargs="+", default=["unet"], choices=["unet", "unetplusplus"],
+    parser.add_argument("--architectures", nargs="+", default=["unet"], choices=["unet", "unetplusplus", "manet"],
                         help="with --encoders: time each encoder under these decoders (a branch only with unet)")
     args = parser.parse_args()
 

@@ -56,7 +56,9 @@ log = logging.getLogger(__name__)
 #: Most networks an ensemble file may hold (a header asking for more is refused before anything is built).
 MAX_MEMBERS = 8
 #: The architectures ``ModelConfig.arch`` may name, and the smp class each is built with.
-ARCHITECTURES = {"unet": "Unet", "unetplusplus": "UnetPlusPlus"}
+#: "manet" is smp's MAnet: a position-attention block on the deepest features and multi-scale fusion attention
+#: on every skip, about as fast per bf16 training step as the U-Net (it has no ``decoder_attention_type``).
+ARCHITECTURES = {"unet": "Unet", "unetplusplus": "UnetPlusPlus", "manet": "MAnet"}
 #: The trained model that ships with the package.
 DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "saltvol-unet.safetensors"
 #: Input pixels up to which a batch and its mirror image go through the network together (four 256 x 256 tiles,
@@ -70,9 +72,10 @@ Device = Literal["auto", "cpu", "cuda"] | str
 class ModelConfig:
     """Constructor arguments of the network; saved with the weights so it can be rebuilt."""
 
-    #: smp's ``Unet``, or its nested-skip ``UnetPlusPlus`` (dense skip paths between the encoder stages; about
-    #: 30 % more time per bf16 training step with efficientnet-b0 and the default decoder widths).
-    arch: Literal["unet", "unetplusplus"] = "unet"
+    #: smp's ``Unet``, its nested-skip ``UnetPlusPlus`` (dense skip paths between the encoder stages; about
+    #: 30 % more time per bf16 training step with efficientnet-b0 and the default decoder widths), or ``MAnet``
+    #: (attention-weighted skips; about the U-Net's time per step).
+    arch: Literal["unet", "unetplusplus", "manet"] = "unet"
     encoder: str = "efficientnet-b0"  # the shipped model's: 1.8x faster per step than resnet18 + scSE, and better (docs/model.md)
     in_channels: int = 1
     classes: int = 1
@@ -196,10 +199,11 @@ def build_model(config: ModelConfig | None = None) -> torch.nn.Module:
         encoder_weights=None,
         in_channels=config.in_channels,
         classes=config.classes,
-        decoder_attention_type=config.decoder_attention,
         decoder_channels=tuple(config.decoder_channels),
         aux_params=aux,
     )
+    if config.decoder_attention is not None:  # MAnet has its own attention and no such argument
+        arguments["decoder_attention_type"] = config.decoder_attention
     try:
         if width:
             from .unet import FullResolutionUnet
@@ -498,6 +502,7 @@ def _config_problem(c: ModelConfig) -> str | None:
         (isinstance(c.full_resolution_width, int) and not isinstance(c.full_resolution_width, bool)
          and c.full_resolution_width >= 0, f"full_resolution_width {c.full_resolution_width!r} is not a width >= 0"),
         (not c.full_resolution_width or c.arch == "unet", f"a full-resolution branch needs arch 'unet', not {c.arch!r}"),
+        (c.decoder_attention is None or c.arch != "manet", "decoder_attention needs arch 'unet' or 'unetplusplus' (manet has its own)"),
     ]
     return next((message for ok, message in checks if not ok), None)
 

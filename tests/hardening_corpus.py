@@ -203,6 +203,8 @@ def _model_files(d: Path, model: Path) -> dict[str, tuple[Path, str, Path | None
     _safetensors(add("model_unknown_arch", "model.safetensors", "arch 'fpn'"), small, {"saltvol": json.dumps(wrong)})
     wrong = dict(meta, config=dict(meta["config"], arch="unetplusplus", full_resolution_width=8))
     _safetensors(add("model_branch_on_nested", "model.safetensors", "needs arch 'unet'"), small, {"saltvol": json.dumps(wrong)})
+    wrong = dict(meta, config=dict(meta["config"], arch="manet", decoder_attention="scse"))
+    _safetensors(add("model_attention_on_manet", "model.safetensors", "manet has its own"), small, {"saltvol": json.dumps(wrong)})
     wrong = dict(meta, config=dict(meta["config"], decoder_channels=[256, 128, 64, 32, 16]))
     _safetensors(add("model_other_decoder", "model.safetensors", "does not fit"), state, {"saltvol": json.dumps(wrong)})
     _safetensors(add("model_unknown_encoder", "model.safetensors", "encoder"), small,
@@ -310,6 +312,7 @@ MODEL_CASES = [
     "model_other_decoder_kind",
     "model_unknown_arch",
     "model_branch_on_nested",
+    "model_attention_on_manet",
     "model_unknown_encoder",
     "model_no_metadata",
     "model_garbled_metadata",

@@ -188,7 +188,8 @@ def test_train_flags_reach_the_config_and_are_reported_ignored_on_resume(monkeyp
     assert seen["config"].model.full_resolution_width == 16 and seen["config"].init_from == str(tmp_path / "m.safetensors")
     assert not seen["config"].init_encoder_only
     # A decoder flag with --init asks for a new decoder on the model's encoder; without --init it is just the decoder.
-    for flags, arch in ((["--architecture", "unetplusplus"], "unetplusplus"), (["--attention", "scse"], "unet")):
+    for flags, arch in ((["--architecture", "unetplusplus"], "unetplusplus"), (["--attention", "scse"], "unet"),
+                        (["--architecture", "manet"], "manet")):
         nested = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "n"), "--init",
                                           str(tmp_path / "m.safetensors"), *flags])
         assert nested.exit_code == 0, nested.output
@@ -198,6 +199,7 @@ def test_train_flags_reach_the_config_and_are_reported_ignored_on_resume(monkeyp
     refusals = (
         (["--init", "m.safetensors", "--encoder", "resnet18"], "--encoder comes with the --init model; drop it"),
         (["--architecture", "unetplusplus", "--full-resolution-width", "8"], "needs --architecture unet; drop one"),
+        (["--architecture", "manet", "--attention", "scse"], "manet has its own attention); drop one"),
     )
     for flags, message in refusals:
         result = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "x"), *flags])

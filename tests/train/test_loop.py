@@ -204,7 +204,8 @@ def test_a_warm_restart_can_put_a_new_decoder_on_the_trained_encoder(tmp_path):
     start = torch.load(first, weights_only=True)["model"]
     nested = ModelConfig(arch="unetplusplus", encoder="efficientnet-b0", decoder_channels=(32, 16, 16, 16, 16))
     attended = replace(TINY, decoder_attention="scse")  # the same decoder weight names as the init model's
-    for name, asked in (("nested", nested), ("attended", attended)):
+    attentive = replace(nested, arch="manet")
+    for name, asked in (("nested", nested), ("attended", attended), ("attentive", attentive)):
         train(TGS_DIR, tmp_path / name, _config(model=asked, epochs=1, lr=1e-12, init_from=str(first), init_encoder_only=True))
         saved = TrainConfig.from_json((tmp_path / name / "config.json").read_text())
         assert saved.model == replace(asked, encoder=TINY.encoder)  # the decoder asked for, on --init's encoder
@@ -212,12 +213,15 @@ def test_a_warm_restart_can_put_a_new_decoder_on_the_trained_encoder(tmp_path):
         for key in ("encoder.conv1.weight", "encoder.layer4.1.conv2.weight", "classification_head.3.weight"):
             torch.testing.assert_close(after[key], start[key], rtol=0, atol=1e-6)  # kept: lr 1e-12 barely moves them
     key = "decoder.blocks.0.conv1.0.weight"
+    after = torch.load(tmp_path / "attended" / "last.pt", weights_only=True)["model"]
     assert float((after[key] - start[key]).abs().max()) > 1e-3  # same name, new weights: the decoder started afresh
     assert "decoder.blocks.x_0_0.conv1.0.weight" in torch.load(tmp_path / "nested" / "last.pt", weights_only=True)["model"]
-    model = load_model(tmp_path / "nested" / "model.safetensors", device="cpu")
-    assert model.meta.config.arch == "unetplusplus" and "unetplusplus" in repr(model)
-    probs = model.predict_tiles(np.random.default_rng(0).random((2, 101, 101), dtype=np.float32))
-    assert probs.shape == (2, 101, 101) and 0 <= probs.min() and probs.max() <= 1
+    assert "decoder.center.top_conv.weight" in torch.load(tmp_path / "attentive" / "last.pt", weights_only=True)["model"]
+    for name, arch in (("nested", "unetplusplus"), ("attentive", "manet")):
+        model = load_model(tmp_path / name / "model.safetensors", device="cpu")
+        assert model.meta.config.arch == arch and arch in repr(model)
+        probs = model.predict_tiles(np.random.default_rng(0).random((2, 101, 101), dtype=np.float32))
+        assert probs.shape == (2, 101, 101) and 0 <= probs.min() and probs.max() <= 1
     # The init model's own decoder again would throw its training away: refused before a run folder is made.
     with pytest.raises(InputError, match="own: drop --architecture"):
         train(TGS_DIR, tmp_path / "same", _config(model=TINY, init_from=str(first), init_encoder_only=True))

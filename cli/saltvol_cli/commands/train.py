@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 @click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), metavar="DIR",
               help="TGS data in Kaggle's layout (train/images, train/masks or train.csv).")
 @output_opt("Run folder: config, log, checkpoints and the final model.safetensors.", metavar="RUN_DIR")
-@click.option("--architecture", type=click.Choice(["unet", "unetplusplus"]), default=None,
-              help="smp's Unet, or UnetPlusPlus (nested skips between encoder stages; about 30 % more time per step in bf16). "
+@click.option("--architecture", type=click.Choice(["unet", "unetplusplus", "manet"]), default=None,
+              help="smp's Unet, UnetPlusPlus (nested skips between encoder stages; about 30 % more time per step in bf16) "
+              "or MAnet (attention-weighted skips; about the U-Net's time per step). "
               "With --init, a new decoder on the model's trained encoder.  [default: unet]")
 @click.option("--encoder", default=None, metavar="NAME", help="smp encoder, e.g. efficientnet-b0, resnet18, resnet34.  [default: efficientnet-b0]")
 @click.option("--attention", type=click.Choice(["scse", "none"]), default=None,
@@ -152,8 +153,10 @@ def command(
     else:
         if init_from and encoder:
             raise click.UsageError("--encoder comes with the --init model; drop it (or drop --init to train a new encoder)")
-        if architecture == "unetplusplus" and full_resolution_width:
+        if architecture in ("unetplusplus", "manet") and full_resolution_width:
             raise click.UsageError("--full-resolution-width needs --architecture unet; drop one of them")
+        if architecture == "manet" and attention == "scse":
+            raise click.UsageError("--attention scse needs --architecture unet or unetplusplus (manet has its own attention); drop one of them")
         # With --init, a decoder flag asks for a new decoder on the model's encoder (the other decoder settings
         # are then the defaults, not the model's).
         new_decoder = bool(init_from and (architecture or attention or decoder_channels))
