@@ -6,7 +6,11 @@ averaged, and one calibration, threshold and minimum area are fitted to that
 mean on the validation fold, as ``saltvol train`` does for a single network.
 The result is an ordinary model file (``load_model``, ``segment``,
 ``predict-images`` and ``evaluate`` take it as they take one network), stored
-as int8 by default so that two networks fit in the package's 30 MB.
+as int8 by default so that two networks fit in the package's 30 MB.  An
+ensemble file given as a member contributes its networks, so a shipped
+ensemble can grow by one network without the files it was made from (int8
+weights stored again as int8 keep their values: each channel's scale is set by
+its largest weight, which storage keeps).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import torch
 from .. import __version__
 from .._weight_storage import PRECISIONS, Precision, as_stored
 from ..errors import InputError, OutputExistsError, OutputPathError
-from ..model import ModelMeta, network_from_state, read_model_file, save_model
+from ..model import MAX_MEMBERS, ModelConfig, ModelMeta, network_from_state, read_model_file, save_model
 from .data import load_tgs, stratified_folds
 from .evaluate import tune_on_validation
 
@@ -45,9 +49,6 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _check_members(paths: list[Path], metas: list[ModelMeta]) -> None:
-    for path, meta in zip(paths, metas):
-        if meta.members:
-            raise InputError(f"{path} is already an ensemble; combine the single-network models it was made from")
     first = metas[0]
     for path, meta in zip(paths[1:], metas[1:]):
         for name in _SHARED_FIELDS:
@@ -56,6 +57,46 @@ def _check_members(paths: list[Path], metas: list[ModelMeta]) -> None:
                     f"{path} was trained with {name}={getattr(meta, name)!r} but {paths[0]} with "
                     f"{getattr(first, name)!r}; ensemble members must share data, split and normalisation"
                 )
+
+
+def _networks(
+    paths: list[Path], read: list[tuple[dict[str, Any], ModelMeta]]
+) -> tuple[list[torch.nn.Module], tuple[ModelConfig, ...]]:
+    """Every network the files hold (an ensemble file gives its members), and their configs.
+
+    Refuses more than :data:`MAX_MEMBERS` networks, and a network given twice
+    (say an ensemble and one of its members), which would silently count double.
+    """
+    networks: list[torch.nn.Module] = []
+    configs: list[ModelConfig] = []
+    sources: list[str] = []
+    for path, (state, meta) in zip(paths, read):
+        network = network_from_state(path, state, meta)
+        if meta.members:
+            networks += list(network.members)
+            configs += meta.members
+            sources += [f"{path} (member {i})" for i in range(len(meta.members))]
+        else:
+            networks.append(network)
+            configs.append(meta.config)
+            sources.append(str(path))
+    if len(networks) > MAX_MEMBERS:
+        raise InputError(f"the models hold {len(networks)} networks, more than an ensemble may ({MAX_MEMBERS}); pass fewer")
+    for j in range(len(networks)):
+        for i in range(j):
+            if configs[i] == configs[j] and _same_weights(networks[i], networks[j]):
+                raise InputError(f"{sources[j]} is the same network as {sources[i]}; pass each network once")
+    return networks, tuple(configs)
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    """Whether two networks of one config hold the same weights up to int8 storage (1 % of each tensor's range)."""
+    for x, y in zip(a.state_dict().values(), b.state_dict().values()):
+        if x.is_floating_point() and x.numel() > 1:
+            tolerance = 0.01 * float(x.abs().max()) + 1e-12
+            if float((x - y).abs().max()) > tolerance:
+                return False
+    return True
 
 
 def combine_models(
@@ -73,7 +114,8 @@ def combine_models(
     Parameters
     ----------
     models : list of paths
-        Two or more single-network model files (``.safetensors`` or a run's ``best.pt``).
+        Two or more model files (``.safetensors`` or a run's ``best.pt``); an
+        ensemble file contributes each of its networks.
     data_dir : path
         The TGS folder the members were trained on: their shared validation
         fold is where the ensemble is calibrated and its threshold tuned.
@@ -129,14 +171,14 @@ def combine_models(
         raise InputError(f"validation fold {first.fold} of {str(data_dir)!r} is empty; pass more tiles (a larger --limit)")
     from ..ensemble import EnsembleNetwork
 
-    ensemble = EnsembleNetwork([network_from_state(path, state, meta) for path, (state, meta) in zip(paths, read)])
+    networks, configs = _networks(paths, read)
+    ensemble = EnsembleNetwork(networks)
     # Tune the weights the file will hold: int8 storage moves probabilities a little, and the stored threshold
     # and score must be those of the weights that are loaded.
     as_stored(ensemble, precision)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     ensemble.to(device).to(memory_format=torch.channels_last)
 
-    configs = tuple(meta.config for meta in metas)
     meta = replace(first, config=configs[0], members=configs, name=name, epochs=None, saltvol_version=__version__)
     log.info("tuning the ensemble of %s on %d validation tiles", " + ".join(c.encoder for c in configs), int(val.sum()))
     meta, report = tune_on_validation(ensemble, meta, data.images[val], data.masks[val], device=device)

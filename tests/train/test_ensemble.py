@@ -68,12 +68,33 @@ def test_models_of_different_splits_are_refused(members, tmp_path):
     assert not (tmp_path / "ens.safetensors").exists()
 
 
-def test_one_model_an_ensemble_member_or_an_existing_output_are_refused(members, tmp_path):
+def test_an_ensemble_grows_by_a_network_and_keeps_its_int8_members(members, tmp_path):
+    import torch
+
+    ens, _ = combine_models(members, TGS_DIR, tmp_path / "ens.safetensors", limit=LIMIT)
+    third_config = ModelConfig(encoder="resnet18", decoder_channels=(24, 16, 16, 16, 16))
+    third = _train(tmp_path / "c", third_config)
+    grown, _ = combine_models([ens, third], TGS_DIR, tmp_path / "grown.safetensors", limit=LIMIT)
+    model = load_model(grown, device="cpu")
+    assert model.meta.members == (TINY, OTHER, third_config)
+    before = load_model(ens, device="cpu").network.state_dict()
+    after = model.network.state_dict()
+    for key, value in before.items():  # int8 weights stored again as int8: the same values
+        torch.testing.assert_close(after[key], value, rtol=0, atol=1e-6)
+    tiles = np.random.default_rng(1).random((2, 101, 101), dtype=np.float32)
+    assert model.predict_tiles(tiles).shape == (2, 101, 101)
+
+
+def test_one_model_a_network_given_twice_too_many_or_an_existing_output_are_refused(members, tmp_path, monkeypatch):
     with pytest.raises(InputError, match="at least two models"):
         combine_models(members[:1], TGS_DIR, tmp_path / "one.safetensors", limit=LIMIT)
     ens, _ = combine_models(members, TGS_DIR, tmp_path / "ens.safetensors", limit=LIMIT)
-    with pytest.raises(InputError, match="already an ensemble"):
-        combine_models([ens, members[0]], TGS_DIR, tmp_path / "nested.safetensors", limit=LIMIT)
+    with pytest.raises(InputError, match=r"\(member 0\) is the same network as .*; pass each network once"):
+        combine_models([members[0], ens], TGS_DIR, tmp_path / "nested.safetensors", limit=LIMIT)
+    monkeypatch.setattr("saltvol.train.ensemble.MAX_MEMBERS", 2)
+    with pytest.raises(InputError, match="hold 3 networks, more than an ensemble may \\(2\\); pass fewer"):
+        combine_models([members[0], ens], TGS_DIR, tmp_path / "nested.safetensors", limit=LIMIT)
+    assert not (tmp_path / "nested.safetensors").exists()
     before = ens.read_bytes()
     with pytest.raises(OutputExistsError, match="--overwrite"):
         combine_models(members, TGS_DIR, ens, limit=LIMIT)

@@ -29,12 +29,15 @@ def command(
 
     The members' probabilities are averaged; calibration, threshold and
     minimum salt area are fitted to the mean on the validation fold they
-    share.  Every command that takes --model takes the result.
+    share.  Every command that takes --model takes the result.  An
+    ensemble file given as a MODEL contributes its networks.
 
     \b
     Example:
       saltvol ensemble runs/b0/model.safetensors runs/r18/model.safetensors \\
           --data /data/tgs -o ensemble.safetensors
+      saltvol ensemble ensemble.safetensors runs/manet/model.safetensors \\
+          --data /data/tgs -o grown.safetensors
     """
     from saltvol.train.ensemble import combine_models
 
