@@ -153,6 +153,7 @@ def combine_models(
     read = [read_model_file(p) for p in paths]
     metas = [meta for _, meta in read]
     _check_members(paths, metas)
+    networks, configs = _networks(paths, read)  # refuses a network given twice before the data are read
 
     data = load_tgs(data_dir, limit=limit)
     if data.masks is None:
@@ -171,7 +172,6 @@ def combine_models(
         raise InputError(f"validation fold {first.fold} of {str(data_dir)!r} is empty; pass more tiles (a larger --limit)")
     from ..ensemble import EnsembleNetwork
 
-    networks, configs = _networks(paths, read)
     ensemble = EnsembleNetwork(networks)
     # Tune the weights the file will hold: int8 storage moves probabilities a little, and the stored threshold
     # and score must be those of the weights that are loaded.
