@@ -410,9 +410,19 @@ def test_ensemble_combines_two_models_that_evaluate_then_loads(run_cli, tmp_path
         pytest.skip("TGS data not available")
     from saltvol.model import read_model_info
 
-    other = tmp_path / "other.safetensors"
-    other.write_bytes(tiny_model.read_bytes())  # the same network twice is still two members
+    import torch
+
+    from saltvol.model import ModelMeta, build_model, save_model
+
+    config = read_model_info(tiny_model).meta.config
+    torch.manual_seed(1)  # a second network: same shape, other weights
+    other = save_model(build_model(config), ModelMeta(config=config, tta=False), tmp_path / "other.safetensors")
+    copy = tmp_path / "copy.safetensors"
+    copy.write_bytes(tiny_model.read_bytes())
     out = tmp_path / "ens.safetensors"
+    twice = run_cli("ensemble", tiny_model, copy, "--data", TGS, "--limit", 16, "-o", out)
+    assert twice.returncode == 2 and "same network" in _one_error_line(twice.stderr)
+    assert not out.exists()
     result = run_cli("ensemble", tiny_model, other, "--data", TGS, "--limit", 16, "-o", out)
     assert result.returncode == 0, result.stderr
     assert "validation fold, tuned: overall" in result.stdout and f"wrote {out}" in result.stdout
