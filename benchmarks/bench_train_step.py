@@ -3,8 +3,9 @@
 What an epoch of ``saltvol train`` will cost on this machine before starting one: the
 forward pass, the backward pass and an AdamW step of the bundled model's architecture
 (or ``--model``'s, or each of ``--encoders`` with the default decoder), channels_last, at each ``--sizes`` (128 is the 1x input, 256 the
-``--input-scale 2`` one), in fp32 and under the bf16 autocast that training picks on
-processors with native bf16 (a "-" where this one has none).  Median of ``--reps``
+``--input-scale 2`` one), in fp32 and under bf16 autocast wherever oneDNN runs bf16 (a "-" where it
+cannot).  Training uses bf16 only where it is native (AVX512-BF16 or AMX); on plain AVX-512 the bf16
+column shows what converting costs.  Median of ``--reps``
 steps after one warm-up step.
 
     python benchmarks/bench_train_step.py [--sizes 128 192 256] [--batch-size 32] [--reps 4] [--model PATH]
@@ -63,9 +64,12 @@ def main() -> None:
                    if not (width and arch != "unet")]
     else:
         configs = list(saltvol.load_model(args.model).meta.networks)  # an ensemble: each of its networks
-    bf16 = autocast_dtype("cpu")
+    native = autocast_dtype("cpu") is not None
+    runs_bf16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    bf16 = torch.bfloat16 if runs_bf16 else None
     print(f"batch {args.batch_size}, {torch.get_num_threads()} threads, "
-          f"{platform.processor() or platform.machine()}; native bf16: {'yes' if bf16 else 'no'}")
+          f"{platform.processor() or platform.machine()}; native bf16: {'yes' if native else 'no'} "
+          f"(training uses {'bf16 autocast' if native else 'fp32'})")
     print("\n| architecture | encoder | full-resolution width | input px | fp32 s / step | bf16 autocast s / step | steps per 1x epoch (3,150 tiles) at the faster |")
     print("|---|---|---|---|---|---|---|")
     for config in configs:

@@ -242,9 +242,12 @@ def autocast_dtype(device: str) -> torch.dtype | None:
     """The reduced precision that is fast and accurate enough on ``device``.
 
     CUDA: float16 autocast.  CPU: bfloat16 autocast where the processor has
-    native bf16 (AVX512-BF16/AMX, about 2-4x faster here, see
-    docs/benchmarks.md), else full float32.  ``SALTVOL_PRECISION=fp32`` turns
-    reduced precision off (it is read here, when a model is loaded).
+    native bf16 instructions (AVX512-BF16 or AMX: a training step 2-4x faster
+    than fp32, see docs/benchmarks.md), else full float32.  oneDNN also runs
+    bf16 on plain AVX-512, but by conversion: on an Ice Lake Xeon a training
+    step took 1.7-1.9x *longer* than in fp32 (docs/model.md, "Session 21").
+    ``SALTVOL_PRECISION=fp32`` turns reduced precision off (it is read here,
+    when a model is loaded).
     """
     import torch
 
@@ -252,11 +255,18 @@ def autocast_dtype(device: str) -> torch.dtype | None:
         return None
     if device.startswith("cuda"):
         return torch.float16
+    return torch.bfloat16 if _cpu_has_native_bf16() else None
+
+
+def _cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), not by conversion."""
+    import torch
+
     try:
-        bf16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    except (AttributeError, RuntimeError):
-        bf16 = False
-    return torch.bfloat16 if bf16 else None
+        capabilities = torch.cpu.get_capabilities()
+    except (AttributeError, RuntimeError):  # older torch: no capability table, so no claim of speed
+        return False
+    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
 
 
 def _encoders(meta: ModelMeta) -> str:

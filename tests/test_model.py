@@ -116,16 +116,38 @@ def test_large_batches_run_the_mirror_as_a_second_pass_with_the_same_result(monk
     np.testing.assert_allclose(apart, together, atol=1e-6)
 
 
-def test_bf16_autocast_agrees_with_fp32_on_real_tgs_tiles(monkeypatch):
-    """The suite runs in fp32 (conftest.py); where the CPU has native bf16, the default path is checked here."""
+@pytest.mark.parametrize(
+    ("capabilities", "expected"),
+    [({"avx512_bf16": True, "amx_bf16": False}, "bfloat16"), ({"avx512_bf16": False, "amx_bf16": True}, "bfloat16"),
+     ({"avx512_bf16": False, "amx_bf16": False, "avx512_bw": True}, None)],
+)
+def test_cpu_autocast_is_bf16_only_where_bf16_is_native(monkeypatch, capabilities, expected):
+    """Plain AVX-512 runs bf16 by conversion, slower than fp32: it keeps fp32."""
+    import torch
+
     from saltvol.model import autocast_dtype
+
+    monkeypatch.delenv("SALTVOL_PRECISION", raising=False)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    assert autocast_dtype("cpu") == (getattr(torch, expected) if expected else None)
+    monkeypatch.setenv("SALTVOL_PRECISION", "fp32")
+    assert autocast_dtype("cpu") is None
+
+
+def test_bf16_autocast_agrees_with_fp32_on_real_tgs_tiles(monkeypatch):
+    """The suite runs in fp32 (conftest.py); the bf16 path that CPUs with native bf16 take is checked here.
+
+    oneDNN runs bf16 on any AVX-512 CPU (by conversion where it is not native), so this runs on more
+    machines than take that path by default.
+    """
+    import torch
+
     from saltvol.train.data import load_tgs
     from tests.conftest import TGS_DIR
 
-    monkeypatch.delenv("SALTVOL_PRECISION", raising=False)
-    dtype = autocast_dtype("cpu")
-    if dtype is None:
-        pytest.skip("this CPU has no native bf16: fp32 is the only CPU path")
+    if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        pytest.skip("this CPU cannot run bf16 in oneDNN: fp32 is the only CPU path")
+    dtype = torch.bfloat16
     if not TGS_DIR.is_dir():
         pytest.skip("needs the shared TGS data")
     model = load_model(device="cpu")
