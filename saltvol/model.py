@@ -259,14 +259,22 @@ def autocast_dtype(device: str) -> torch.dtype | None:
 
 
 def _cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), not by conversion."""
+    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), not by conversion.
+
+    x86 only: other CPUs (ARM's bf16 included, which has not been measured here) run fp32.
+    """
     import torch
 
+    if not torch.backends.mkldnn.is_available():
+        return False
     try:
         capabilities = torch.cpu.get_capabilities()
-    except (AttributeError, RuntimeError):  # older torch: no capability table, so no claim of speed
-        return False
-    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+        return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+    except (AttributeError, RuntimeError):  # a torch without the capability table: its older private probes
+        try:
+            return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        except (AttributeError, RuntimeError):
+            return False
 
 
 def _encoders(meta: ModelMeta) -> str:

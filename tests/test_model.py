@@ -134,6 +134,20 @@ def test_cpu_autocast_is_bf16_only_where_bf16_is_native(monkeypatch, capabilitie
     assert autocast_dtype("cpu") is None
 
 
+def test_a_torch_without_the_capability_table_asks_its_older_probes(monkeypatch):
+    import torch
+
+    from saltvol.model import autocast_dtype
+
+    monkeypatch.delenv("SALTVOL_PRECISION", raising=False)
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert autocast_dtype("cpu") == torch.bfloat16
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert autocast_dtype("cpu") is None
+
+
 def test_bf16_autocast_agrees_with_fp32_on_real_tgs_tiles(monkeypatch):
     """The suite runs in fp32 (conftest.py); the bf16 path that CPUs with native bf16 take is checked here.
 
@@ -145,7 +159,11 @@ def test_bf16_autocast_agrees_with_fp32_on_real_tgs_tiles(monkeypatch):
     from saltvol.train.data import load_tgs
     from tests.conftest import TGS_DIR
 
-    if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+    try:
+        runs_bf16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except (AttributeError, RuntimeError):
+        runs_bf16 = False
+    if not runs_bf16:
         pytest.skip("this CPU cannot run bf16 in oneDNN: fp32 is the only CPU path")
     dtype = torch.bfloat16
     if not TGS_DIR.is_dir():

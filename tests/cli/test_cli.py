@@ -408,11 +408,9 @@ def test_evaluate_json(run_cli, tiny_model):
 def test_ensemble_combines_two_models_that_evaluate_then_loads(run_cli, tmp_path, tiny_model):
     if not (TGS / "train" / "images").is_dir():
         pytest.skip("TGS data not available")
-    from saltvol.model import read_model_info
-
     import torch
 
-    from saltvol.model import ModelMeta, build_model, save_model
+    from saltvol.model import ModelMeta, build_model, read_model_info, save_model
 
     config = read_model_info(tiny_model).meta.config
     torch.manual_seed(1)  # a second network: same shape, other weights

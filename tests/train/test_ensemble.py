@@ -85,6 +85,27 @@ def test_an_ensemble_grows_by_a_network_and_keeps_its_int8_members(members, tmp_
     assert model.predict_tiles(tiles).shape == (2, 101, 101)
 
 
+@pytest.mark.parametrize("precision", ["int8", "fp16"])
+def test_a_stored_copy_is_the_same_network_and_one_nudged_channel_is_not(precision):
+    """The duplicate check allows storage rounding, per output channel, and nothing more."""
+    import copy
+
+    import torch
+
+    from saltvol._weight_storage import as_stored
+    from saltvol.model import build_model
+    from saltvol.train.ensemble import _same_weights
+
+    torch.manual_seed(0)
+    network = build_model(TINY)
+    assert _same_weights(network, as_stored(copy.deepcopy(network), precision))
+    nudged = copy.deepcopy(network)
+    weight = nudged.state_dict()["encoder.conv1.weight"]
+    quiet = int(weight.flatten(1).abs().amax(1).argmin())  # the channel with the smallest weights
+    weight[quiet].mul_(1.05)  # 5 %: more than one int8 step of that channel, far less than of the loudest
+    assert not _same_weights(network, nudged)
+
+
 def test_one_model_a_network_given_twice_too_many_or_an_existing_output_are_refused(members, tmp_path, monkeypatch):
     with pytest.raises(InputError, match="at least two models"):
         combine_models(members[:1], TGS_DIR, tmp_path / "one.safetensors", limit=LIMIT)
