@@ -245,7 +245,7 @@ def autocast_dtype(device: str) -> torch.dtype | None:
     native bf16 instructions (AVX512-BF16 or AMX: a training step 2-4x faster
     than fp32, see docs/benchmarks.md), else full float32.  oneDNN also runs
     bf16 on plain AVX-512, but by conversion: on an Ice Lake Xeon a training
-    step took 1.7-1.9x *longer* than in fp32 (docs/model.md, "Session 21").
+    step took 1.7-1.9x *longer* than in fp32 (docs/model.md, "Sessions 20-21").
     ``SALTVOL_PRECISION=fp32`` turns reduced precision off (it is read here,
     when a model is loaded).
     """
