@@ -56,7 +56,7 @@ def main() -> None:
     import torch
 
     import saltvol
-    from saltvol.model import ModelConfig, autocast_dtype, build_model
+    from saltvol.model import ModelConfig, autocast_dtype, build_model, onednn_runs_bf16
 
     if args.encoders:
         configs = [ModelConfig(arch=arch, encoder=name, full_resolution_width=width)
@@ -65,11 +65,7 @@ def main() -> None:
     else:
         configs = list(saltvol.load_model(args.model).meta.networks)  # an ensemble: each of its networks
     native = autocast_dtype("cpu") is not None
-    try:
-        runs_bf16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    except (AttributeError, RuntimeError):
-        runs_bf16 = False
-    bf16 = torch.bfloat16 if runs_bf16 else None
+    bf16 = torch.bfloat16 if onednn_runs_bf16() else None
     print(f"batch {args.batch_size}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}; native bf16: {'yes' if native else 'no'} "
           f"(training uses {'bf16 autocast' if native else 'fp32'})")

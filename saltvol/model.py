@@ -258,6 +258,16 @@ def autocast_dtype(device: str) -> torch.dtype | None:
     return torch.bfloat16 if _cpu_has_native_bf16() else None
 
 
+def onednn_runs_bf16() -> bool:
+    """Whether oneDNN accepts bf16 on this CPU at all (natively or by conversion), for benchmarks and tests."""
+    import torch
+
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def _cpu_has_native_bf16() -> bool:
     """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX), not by conversion.
 

@@ -159,11 +159,9 @@ def test_bf16_autocast_agrees_with_fp32_on_real_tgs_tiles(monkeypatch):
     from saltvol.train.data import load_tgs
     from tests.conftest import TGS_DIR
 
-    try:
-        runs_bf16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    except (AttributeError, RuntimeError):
-        runs_bf16 = False
-    if not runs_bf16:
+    from saltvol.model import onednn_runs_bf16
+
+    if not onednn_runs_bf16():
         pytest.skip("this CPU cannot run bf16 in oneDNN: fp32 is the only CPU path")
     dtype = torch.bfloat16
     if not TGS_DIR.is_dir():
