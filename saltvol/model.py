@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # torch is imported lazily: building a graph must not need it
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
+    "ensemble_member",
     "ModelConfig",
     "ModelInfo",
     "ModelMeta",
@@ -692,6 +693,24 @@ def network_from_state(path: str | os.PathLike, state: dict[str, Any], meta: Mod
             "pass a model written by 'saltvol train'"
         ) from e
     return network
+
+
+def ensemble_member(state: dict[str, Any], meta: ModelMeta, index: int) -> tuple[dict[str, Any], ModelMeta]:
+    """The weights and metadata of network ``index`` of an ensemble (as read by :func:`read_model_file`).
+
+    A shipped ensemble keeps no copy of the single networks it was made from, so
+    a warm restart of one of them (``saltvol train --init FILE --init-member K``)
+    starts from here.  The metadata keep the ensemble's split and normalisation,
+    which the member shares; its calibration and threshold are the ensemble's,
+    which is why this serves training, not inference.
+    """
+    if not meta.members:
+        raise ValueError("the model is one network, not an ensemble")
+    if not 0 <= index < len(meta.members):
+        raise ValueError(f"the ensemble holds networks 0..{len(meta.members) - 1}, not {index}")
+    prefix = f"members.{index}."
+    member_state = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+    return member_state, replace(meta, config=meta.members[index], members=())
 
 
 @functools.lru_cache(maxsize=4)

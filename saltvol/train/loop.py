@@ -46,7 +46,7 @@ from .. import __version__
 from .._allocator import tune_allocator
 from .._weight_storage import PRECISIONS, Precision, as_stored
 from ..errors import CheckpointError, InputError
-from ..model import ModelConfig, ModelMeta, build_model, read_model_file, save_model
+from ..model import ModelConfig, ModelMeta, build_model, ensemble_member, read_model_file, save_model
 from ..normalize import estimate_period, image_stats
 from .augment import AugmentConfig, augment_batch, to_network_size
 from .data import TGSData, load_tgs, stratified_folds, vertical_mask_artifacts
@@ -84,6 +84,8 @@ class TrainConfig:
     #: Take only the encoder (and its empty-tile head) from ``init_from`` and build ``model``'s decoder on it from
     #: scratch: a new decoder architecture on an encoder already trained on these tiles.
     init_encoder_only: bool = False
+    #: With an ensemble as ``init_from``: the index of the network to start from.
+    init_member: int | None = None
     synthetic_tiles: int = 0
     symmetric_lovasz: bool = False
     lovasz_elu: bool = False
@@ -338,6 +340,22 @@ def _load_initial_weights(network: torch.nn.Module, weights: dict[str, torch.Ten
         ) from e
 
 
+def _init_network(
+    weights: dict[str, torch.Tensor], meta: ModelMeta, config: TrainConfig
+) -> tuple[dict[str, torch.Tensor], ModelMeta]:
+    """The one network of ``--init`` to start from: the model itself, or member ``init_member`` of an ensemble."""
+    if not meta.members:
+        if config.init_member is not None:
+            raise InputError(f"--init {config.init_from} is one network, not an ensemble; drop --init-member")
+        return weights, meta
+    choices = ", ".join(f"{i}: {m.arch} on {m.encoder}" for i, m in enumerate(meta.members))
+    if config.init_member is None:
+        raise InputError(f"--init {config.init_from} is an ensemble ({choices}); pass --init-member to start from one of its networks")
+    if not 0 <= config.init_member < len(meta.members):
+        raise InputError(f"--init-member {config.init_member} is not a network of {config.init_from} ({choices}); choose one of those")
+    return ensemble_member(weights, meta, config.init_member)
+
+
 def _check_same_split(init_meta: ModelMeta, config: TrainConfig, data: TGSData) -> None:
     """Refuse a warm start whose validation fold the earlier model trained on: its score would flatter it."""
     theirs = (init_meta.data_fingerprint, init_meta.fold, init_meta.k_folds, init_meta.split_seed)
@@ -414,14 +432,12 @@ def train(
             raise InputError(f"{str(run_dir)!r} already holds a run; pass --resume to continue it or choose another -o")
         if config.init_encoder_only and not config.init_from:
             raise InputError("init_encoder_only takes the encoder of the --init model, and none was given; pass init_from")
+        if config.init_member is not None and not config.init_from:
+            raise InputError("--init-member picks a network of the --init ensemble, and none was given; pass --init")
     initial_weights, init_meta = None, None
     if config.init_from and state is None:
         initial_weights, init_meta = read_model_file(config.init_from)
-        if init_meta.members:
-            raise InputError(
-                f"--init {config.init_from} is an ensemble of {len(init_meta.members)} networks; "
-                "start from one of the single-network models it was made from"
-            )
+        initial_weights, init_meta = _init_network(initial_weights, init_meta, config)
         # The architecture comes with the weights; the path is kept absolute in config.json for provenance.
         config = replace(config, model=_warm_start_model(init_meta.config, config), init_from=str(Path(config.init_from).resolve()))
 

@@ -186,7 +186,11 @@ def test_train_flags_reach_the_config_and_are_reported_ignored_on_resume(monkeyp
                                      str(tmp_path / "m.safetensors"), "--full-resolution-width", "16"])
     assert grown.exit_code == 0, grown.output
     assert seen["config"].model.full_resolution_width == 16 and seen["config"].init_from == str(tmp_path / "m.safetensors")
-    assert not seen["config"].init_encoder_only
+    assert not seen["config"].init_encoder_only and seen["config"].init_member is None
+    member = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "k"), "--init",
+                                      str(tmp_path / "m.safetensors"), "--init-member", "1"])
+    assert member.exit_code == 0, member.output
+    assert seen["config"].init_member == 1
     # A decoder flag with --init asks for a new decoder on the model's encoder; without --init it is just the decoder.
     for flags, arch in ((["--architecture", "unetplusplus"], "unetplusplus"), (["--attention", "scse"], "unet"),
                         (["--architecture", "manet"], "manet")):

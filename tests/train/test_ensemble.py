@@ -127,11 +127,27 @@ def test_one_model_a_network_given_twice_too_many_or_an_existing_output_are_refu
     assert list(tmp_path.glob("*.tmp")) == [] and not any(folder.iterdir())
 
 
-def test_training_cannot_start_from_an_ensemble(members, tmp_path):
-    ens, _ = combine_models(members, TGS_DIR, tmp_path / "ens.safetensors", limit=LIMIT)
-    with pytest.raises(InputError, match="is an ensemble of 2 networks"):
+def test_training_starts_from_one_network_of_an_ensemble_only_when_told_which(members, tmp_path):
+    import torch
+
+    ens, _ = combine_models(members, TGS_DIR, tmp_path / "ens.safetensors", precision="fp32", limit=LIMIT)
+    with pytest.raises(InputError, match=r"is an ensemble \(0: unet on resnet18, 1: unet on resnet18\); pass --init-member"):
         _train(tmp_path / "run", TINY, init_from=str(ens))
+    with pytest.raises(InputError, match="--init-member 2 is not a network of"):
+        _train(tmp_path / "run", TINY, init_from=str(ens), init_member=2)
+    with pytest.raises(InputError, match="is one network, not an ensemble; drop --init-member"):
+        _train(tmp_path / "run", TINY, init_from=str(members[0]), init_member=0)
+    with pytest.raises(InputError, match="none was given; pass --init"):
+        _train(tmp_path / "run", TINY, init_member=0)
     assert not (tmp_path / "run").exists()
+
+    _train(tmp_path / "run", TINY, init_from=str(ens), init_member=1, lr=1e-12)
+    saved = TrainConfig.from_json((tmp_path / "run" / "config.json").read_text())
+    assert saved.model == OTHER and saved.init_member == 1  # the second network's architecture, not the first's
+    started = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
+    member = load_model(members[1], device="cpu").network.state_dict()
+    for key in ("encoder.conv1.weight", "decoder.blocks.0.conv1.0.weight", "segmentation_head.0.weight"):
+        torch.testing.assert_close(started[key], member[key], rtol=0, atol=1e-4)  # lr 1e-12: its weights, kept
 
 
 def test_tuning_on_other_tiles_than_the_training_data_is_refused(members, tmp_path):

@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
               "learning-rate cycle. The architecture comes from the model, unless --architecture, --attention or "
               "--decoder-channels ask for a new decoder: then only the encoder is taken and the decoder (those flags, "
               "defaults for the rest) starts from scratch.")
+@click.option("--init-member", type=click.IntRange(min=0), default=None, metavar="K",
+              help="With an ensemble as --init: start from its network K, counted from 0 (in the bundled model "
+              "0 is the U-Net and 1 the U-Net++; a wrong K lists them).")
 @click.option("--lovasz-from", type=click.FloatRange(0, 1), default=None, metavar="F",
               help="Share of the epochs trained with BCE+Dice before switching to the Lovasz hinge (0: Lovasz throughout).  [default: 0.5]")
 @click.option("--synthetic-tiles", type=click.IntRange(min=0), default=None, metavar="N",
@@ -103,6 +106,7 @@ def command(
     limit: int | None,
     threads: int | None,
     init_from: Path | None,
+    init_member: int | None,
     lovasz_from: float | None,
     synthetic_tiles: int | None,
     symmetric_lovasz: bool | None,
@@ -135,7 +139,7 @@ def command(
 
     settings = given(fold=fold, k_folds=k_folds, batch_size=batch_size, lr=lr, weight_decay=weight_decay, input_mode=input_mode, input_scale=input_scale,
                      input_size=input_size or (default_input_size(input_scale) if input_scale else None), limit=limit, threads=threads,
-                     lovasz_from=lovasz_from, init_from=str(init_from) if init_from else None, synthetic_tiles=synthetic_tiles,
+                     lovasz_from=lovasz_from, init_from=str(init_from) if init_from else None, init_member=init_member, synthetic_tiles=synthetic_tiles,
                      symmetric_lovasz=symmetric_lovasz, lovasz_elu=lovasz_elu, drop_vertical_masks=drop_vertical_masks,
                      ema_decay=ema_decay, precision=precision)
     augment = given(zoom=zoom_range, p_affine=affine_share)
