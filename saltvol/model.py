@@ -38,7 +38,6 @@ if TYPE_CHECKING:  # torch is imported lazily: building a graph must not need it
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
-    "ensemble_member",
     "ModelConfig",
     "ModelInfo",
     "ModelMeta",
@@ -46,6 +45,7 @@ __all__ = [
     "build_model",
     "build_network",
     "calibrate",
+    "ensemble_member",
     "load_model",
     "network_from_state",
     "read_model_info",
