@@ -705,11 +705,13 @@ def ensemble_member(state: dict[str, Any], meta: ModelMeta, index: int) -> tuple
     which is why this serves training, not inference.
     """
     if not meta.members:
-        raise ValueError("the model is one network, not an ensemble")
+        raise ValueError("the model is one network, not an ensemble; use its weights as they are")
     if not 0 <= index < len(meta.members):
-        raise ValueError(f"the ensemble holds networks 0..{len(meta.members) - 1}, not {index}")
+        raise ValueError(f"the ensemble holds networks 0..{len(meta.members) - 1}, not {index}; choose one of those")
     prefix = f"members.{index}."
     member_state = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+    if not member_state:
+        raise CheckpointError(f"the ensemble's file holds no weights for its network {index}; pass a model written by 'saltvol ensemble'")
     return member_state, replace(meta, config=meta.members[index], members=())
 
 

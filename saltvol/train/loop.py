@@ -300,7 +300,7 @@ def _warm_start_model(initial: ModelConfig, config: TrainConfig) -> ModelConfig:
         model = replace(config.model, encoder=initial.encoder, in_channels=initial.in_channels, aux_head=initial.aux_head)
         if replace(model, full_resolution_width=initial.full_resolution_width) == initial:
             raise InputError(
-                f"the decoder asked for is --init {config.init_from}'s own: drop --architecture, --attention and "
+                f"the decoder asked for is {_init_name(config)}'s own: drop --architecture, --attention and "
                 "--decoder-channels to keep its trained decoder"
             )
         return model
@@ -309,11 +309,11 @@ def _warm_start_model(initial: ModelConfig, config: TrainConfig) -> ModelConfig:
         return initial
     if initial.full_resolution_width:
         raise InputError(
-            f"--init {config.init_from} already has a full-resolution branch of width "
+            f"{_init_name(config)} already has a full-resolution branch of width "
             f"{initial.full_resolution_width}; drop --full-resolution-width"
         )
     if initial.arch != "unet":
-        raise InputError(f"--init {config.init_from} is a {initial.arch}; a full-resolution branch grows on a unet only: drop --full-resolution-width")
+        raise InputError(f"{_init_name(config)} is a {initial.arch}; a full-resolution branch grows on a unet only: drop --full-resolution-width")
     return replace(initial, full_resolution_width=width)
 
 
@@ -335,9 +335,16 @@ def _load_initial_weights(network: torch.nn.Module, weights: dict[str, torch.Ten
             raise RuntimeError(f"missing weights {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
     except RuntimeError as e:
         raise CheckpointError(
-            f"{config.init_from} does not fit its own architecture ({str(e).splitlines()[0][:160]}); "
+            f"{_init_name(config)} does not fit its own architecture ({str(e).splitlines()[0][:160]}); "
             "pass a model written by 'saltvol train'"
         ) from e
+
+
+def _init_name(config: TrainConfig) -> str:
+    """How messages name the network a warm restart starts from: ``--init FILE``, or a network of that ensemble."""
+    if config.init_member is None:
+        return f"--init {config.init_from}"
+    return f"network {config.init_member} of --init {config.init_from}"
 
 
 def _init_network(
@@ -362,7 +369,7 @@ def _check_same_split(init_meta: ModelMeta, config: TrainConfig, data: TGSData) 
     ours = (data.fingerprint, config.fold, config.k_folds, config.seed)
     if theirs != ours:
         raise InputError(
-            f"--init {config.init_from} was trained on another split (data {theirs[0]}, fold {theirs[1]} of {theirs[2]}, "
+            f"{_init_name(config)} was trained on another split (data {theirs[0]}, fold {theirs[1]} of {theirs[2]}, "
             f"seed {theirs[3]}; this run: data {ours[0]}, fold {ours[1]} of {ours[2]}, seed {ours[3]}): its training tiles "
             "would be validated on; use the same --data, --fold, --folds and no --limit"
         )
@@ -456,7 +463,7 @@ def train(
     network = build_model(config.model).to(memory_format=torch.channels_last)
     if initial_weights is not None:
         _load_initial_weights(network, initial_weights, config, init_meta)
-        log.info("starting from the weights of %s", config.init_from)
+        log.info("starting from the weights of %s", _init_name(config))
     run_dir.mkdir(parents=True, exist_ok=True)  # only once the settings and the network are known to be usable
     config_path.write_text(config.to_json())
     # Normalisation from every training-fold tile, so dropping labels never shifts a warm start's input scaling.

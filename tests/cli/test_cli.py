@@ -191,6 +191,10 @@ def test_train_flags_reach_the_config_and_are_reported_ignored_on_resume(monkeyp
                                       str(tmp_path / "m.safetensors"), "--init-member", "1"])
     assert member.exit_code == 0, member.output
     assert seen["config"].init_member == 1
+    again = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "k"), "--resume", "--init",
+                                     str(tmp_path / "m.safetensors"), "--init-member", "1", "--folds", "4", "--ema", "0.99"])
+    assert again.exit_code == 0, again.output
+    assert "--folds, --init, --init-member, --ema ignored with --resume" in caplog.text  # the flags' own names
     # A decoder flag with --init asks for a new decoder on the model's encoder; without --init it is just the decoder.
     for flags, arch in ((["--architecture", "unetplusplus"], "unetplusplus"), (["--attention", "scse"], "unet"),
                         (["--architecture", "manet"], "manet")):

@@ -232,10 +232,11 @@ def test_a_warm_restart_can_put_a_new_decoder_on_the_trained_encoder(tmp_path):
     assert not any((tmp_path / name).exists() for name in ("same", "none", "branch"))
 
 
-def test_a_run_config_from_before_init_encoder_only_still_loads():
-    raw = json.loads(TrainConfig(init_encoder_only=True).to_json())
-    del raw["init_encoder_only"]
-    assert TrainConfig.from_json(json.dumps(raw)).init_encoder_only is False
+def test_a_run_config_from_before_init_encoder_only_and_init_member_still_loads():
+    raw = json.loads(TrainConfig(init_encoder_only=True, init_member=1).to_json())
+    del raw["init_encoder_only"], raw["init_member"]
+    loaded = TrainConfig.from_json(json.dumps(raw))
+    assert loaded.init_encoder_only is False and loaded.init_member is None
 
 
 def test_starting_from_a_missing_model_is_refused(tmp_path):

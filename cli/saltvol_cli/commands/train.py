@@ -53,8 +53,8 @@ log = logging.getLogger(__name__)
 @click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Use only the first N tiles (quick runs).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N", help="CPU threads for torch.")
 @click.option("--init", "init_from", type=click.Path(path_type=Path), default=None, metavar="MODEL",
-              help="Start from this model's weights (a model.safetensors or a run's best.pt): a warm restart with a new "
-              "learning-rate cycle. The architecture comes from the model, unless --architecture, --attention or "
+              help="Start from this model's weights (a model.safetensors or a run's best.pt; an ensemble with "
+              "--init-member): a warm restart with a new learning-rate cycle. The architecture comes from the model, unless --architecture, --attention or "
               "--decoder-channels ask for a new decoder: then only the encoder is taken and the decoder (those flags, "
               "defaults for the rest) starts from scratch.")
 @click.option("--init-member", type=click.IntRange(min=0), default=None, metavar="K",
@@ -149,7 +149,7 @@ def command(
         architecture_flags = (("architecture", architecture), ("encoder", encoder), ("attention", attention),
                               ("decoder-channels", decoder_channels), ("full-resolution-width", full_resolution_width))
         augment_flags = (("zoom-range", zoom_range), ("affine-share", affine_share))
-        ignored = [f"--{k.replace('_', '-')}" for k in settings if k != "augment"]
+        ignored = [f"--{_FLAG_OF.get(k, k).replace('_', '-')}" for k in settings if k != "augment"]
         ignored += [f"--{name}" for name, value in architecture_flags + augment_flags if value is not None]
         if ignored:
             log.warning("%s ignored with --resume: a resumed run keeps its saved settings", ", ".join(ignored))
@@ -187,6 +187,10 @@ def command(
 
         path = train(data_dir, output, config, resume=resume, on_step=on_step, on_epoch=on_epoch)
     click.echo(f"model: {path}")
+
+
+#: TrainConfig fields whose command-line flag is not the field's name.
+_FLAG_OF = {"init_from": "init", "k_folds": "folds", "ema_decay": "ema"}
 
 
 def _decoder_widths(value: str | None) -> tuple[int, ...] | None:
