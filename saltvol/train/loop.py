@@ -358,9 +358,10 @@ def _init_network(
     choices = ", ".join(f"{i}: {m.arch} on {m.encoder}" for i, m in enumerate(meta.members))
     if config.init_member is None:
         raise InputError(f"--init {config.init_from} is an ensemble ({choices}); pass --init-member to start from one of its networks")
-    if not 0 <= config.init_member < len(meta.members):
-        raise InputError(f"--init-member {config.init_member} is not a network of {config.init_from} ({choices}); choose one of those")
-    return ensemble_member(weights, meta, config.init_member)
+    try:
+        return ensemble_member(weights, meta, config.init_member)
+    except ValueError as e:  # an index outside the ensemble
+        raise InputError(f"--init-member {config.init_member} is not a network of {config.init_from} ({choices}); choose one of those") from e
 
 
 def _check_same_split(init_meta: ModelMeta, config: TrainConfig, data: TGSData) -> None:
