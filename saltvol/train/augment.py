@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["AugmentConfig", "augment_batch", "to_network_size"]
+__all__ = ["AugmentConfig", "augment_batch", "place_in_frame", "to_network_size"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,10 @@ class AugmentConfig:
     shift: float = 0.1
     contrast: tuple[float, float] = (0.85, 1.15)
     brightness: float = 0.05
+    #: Pixels by which a tile's place in its reflect-padded frame may move each way (pad mode only; 0: always
+    #: centred).  Prediction always centres the tile; the jitter teaches the network that the tile can meet the
+    #: encoder's 32 px stride grid at any offset, as section tiles do in ``segment``.
+    frame_jitter: int = 0
 
 
 def to_network_size(x: torch.Tensor, size: int, mode: str, scale: float = 1.0) -> torch.Tensor:
@@ -54,6 +58,29 @@ def from_network_size(x: torch.Tensor, size: tuple[int, int], mode: str, scale: 
     top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
     x = x[..., top : top + h, left : left + w]
     return x if scale == 1.0 else F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def place_in_frame(
+    images: torch.Tensor, masks: torch.Tensor, size: int, config: AugmentConfig, generator: torch.Generator, *, scale: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reflect-pad (N, 1, h, w) tiles and masks to ``size``, each placed off centre by up to ``config.frame_jitter`` px.
+
+    The tiles are padded to ``size + 2 * jitter`` and each is cropped back to
+    ``size`` at its own random offset, so with no jitter (or an offset of
+    ``jitter`` both ways) a tile sits exactly where :func:`to_network_size`
+    puts it.  Integer offsets: the tile is moved, never resampled.
+    """
+    jitter = config.frame_jitter
+    if jitter == 0:
+        return to_network_size(images, size, "pad", scale), to_network_size(masks, size, "pad", scale)
+    margin = (size - max(_zoomed(images.shape[-2:], scale))) // 2
+    if jitter > margin:
+        raise ValueError(f"a frame jitter of {jitter} px moves the tile out of its frame (at most {margin} px fits)")
+    wide = size + 2 * jitter
+    images, masks = to_network_size(images, wide, "pad", scale), to_network_size(masks, wide, "pad", scale)
+    offsets = torch.randint(0, 2 * jitter + 1, (images.shape[0], 2), generator=generator).tolist()
+    placed = [(x[..., r : r + size, c : c + size], y[..., r : r + size, c : c + size]) for x, y, (r, c) in zip(images, masks, offsets)]
+    return torch.stack([x for x, _ in placed]), torch.stack([y for _, y in placed])
 
 
 def _zoomed(shape: tuple[int, ...], scale: float) -> tuple[int, int]:

@@ -48,7 +48,7 @@ from .._weight_storage import PRECISIONS, Precision, as_stored
 from ..errors import CheckpointError, InputError
 from ..model import ModelConfig, ModelMeta, build_model, ensemble_member, read_model_file, save_model
 from ..normalize import estimate_period, image_stats
-from .augment import AugmentConfig, augment_batch, to_network_size
+from .augment import AugmentConfig, augment_batch, place_in_frame, to_network_size
 from .data import TGSData, load_tgs, stratified_folds, vertical_mask_artifacts
 from .synthetic import synthetic_tiles
 from .evaluate import predict_probabilities, score_report, tune_on_validation
@@ -248,6 +248,14 @@ def _check_input(config: TrainConfig, *, tile_size: int) -> None:
         raise InputError(
             f"tiles zoomed to {zoomed} px do not reflect-pad to {config.input_size} px; "
             f"pass --input-size between {zoomed} and {2 * zoomed - 1} (a multiple of 32)"
+        )
+    jitter = config.augment.frame_jitter
+    if jitter and config.input_mode == "resize":
+        raise InputError("--frame-jitter moves a padded tile in its frame; a resized tile fills it, so drop the flag")
+    if config.input_mode == "pad" and not 0 <= jitter <= (config.input_size - zoomed) // 2:
+        raise InputError(
+            f"a frame jitter of {jitter} px moves {zoomed} px tiles out of their {config.input_size} px frame; "
+            f"pass --frame-jitter between 0 and {(config.input_size - zoomed) // 2}"
         )
     if config.input_size % 32:
         raise InputError(f"input size {config.input_size} is not a multiple of 32; pass --input-size {32 * math.ceil(config.input_size / 32)}")
@@ -521,8 +529,11 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(global_step, total_steps, warmup, config)
             batch = order[step * config.batch_size : (step + 1) * config.batch_size].to(device)
-            x = to_network_size(images_t[batch], config.input_size, config.input_mode, config.input_scale)
-            y = to_network_size(masks_t[batch], config.input_size, config.input_mode, config.input_scale)
+            if config.input_mode == "pad":
+                x, y = place_in_frame(images_t[batch], masks_t[batch], config.input_size, config.augment, generator, scale=config.input_scale)
+            else:
+                x = to_network_size(images_t[batch], config.input_size, "resize")
+                y = to_network_size(masks_t[batch], config.input_size, "resize")
             x, y = augment_batch(x, y, _scaled_augment(config.augment, meta), generator)
             x = x.contiguous(memory_format=torch.channels_last)
             has_salt = (y.flatten(1).amax(dim=1) > 0).float()[:, None]

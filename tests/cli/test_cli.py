@@ -169,18 +169,19 @@ def test_train_flags_reach_the_config_and_are_reported_ignored_on_resume(monkeyp
 
     monkeypatch.setattr(saltvol.train.loop, "train", record)
     flags = ["--lovasz-elu", "--zoom-range", "0.8,1.25", "--affine-share", "0", "--lr", "3e-4", "--weight-decay", "0.05", "--drop-vertical-masks",
-             "--full-resolution-width", "16"]
+             "--full-resolution-width", "16", "--frame-jitter", "4"]
     fresh = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "r"), *flags])
     assert fresh.exit_code == 0, fresh.output
     config = seen["config"]
     assert config.lovasz_elu and config.lr == 3e-4 and config.weight_decay == 0.05 and config.drop_vertical_masks
     assert config.model.full_resolution_width == 16
     assert config.augment.zoom == (0.8, 1.25) and config.augment.p_affine == 0.0 and config.augment.hflip == 0.5
+    assert config.augment.frame_jitter == 4
     resumed = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "r"), "--resume", *flags])
     assert resumed.exit_code == 0, resumed.output
     assert seen["resume"] and seen["config"] is None  # the saved settings rule
     assert ("--lr, --weight-decay, --lovasz-elu, --drop-vertical-masks, --full-resolution-width, --zoom-range, "
-            "--affine-share ignored with --resume") in caplog.text
+            "--affine-share, --frame-jitter ignored with --resume") in caplog.text
     # With --init the branch is the one architecture flag allowed: it grows the branch on the model.
     grown = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "g"), "--init",
                                      str(tmp_path / "m.safetensors"), "--full-resolution-width", "16"])

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from saltvol.errors import InputError
 from saltvol.model import ModelConfig, load_model
-from saltvol.train.augment import from_network_size, to_network_size
+from saltvol.train.augment import AugmentConfig, from_network_size, to_network_size
 from saltvol.train.data import load_tgs
 from saltvol.train.evaluate import predict_probabilities
 from saltvol.train.loop import TrainConfig, _network_zoom, default_input_size, train
@@ -58,6 +58,9 @@ def test_default_input_size_keeps_the_padding_share():
         (dict(input_scale=2.0), "--input-size between 202 and 403"),
         (dict(input_scale=2.0, input_size=250), "--input-size 256"),
         (dict(input_scale=8.0, input_size=1024), "between 0.5 and 4"),
+        (dict(augment=AugmentConfig(frame_jitter=14)), "--frame-jitter between 0 and 13"),
+        (dict(input_scale=2.0, input_size=256, augment=AugmentConfig(frame_jitter=28)), "--frame-jitter between 0 and 27"),
+        (dict(input_mode="resize", augment=AugmentConfig(frame_jitter=4)), "drop the flag"),
     ],
 )
 def test_impossible_zoom_settings_are_refused_before_a_run_starts(tmp_path, changes, message):
@@ -69,7 +72,8 @@ def test_impossible_zoom_settings_are_refused_before_a_run_starts(tmp_path, chan
 
 @pytest.mark.skipif(not TGS_DIR.is_dir(), reason="needs the shared TGS data")
 def test_a_zoomed_run_records_its_zoom_and_predicts_at_tile_size(tmp_path):
-    config = TrainConfig(model=TINY, epochs=1, limit=16, k_folds=4, batch_size=6, threads=1, input_scale=2.0, input_size=256)
+    config = TrainConfig(model=TINY, epochs=1, limit=16, k_folds=4, batch_size=6, threads=1, input_scale=2.0, input_size=256,
+                         augment=AugmentConfig(frame_jitter=20))  # the zoomed tile moves in its frame too
     model = load_model(train(TGS_DIR, tmp_path / "run", config), device="cpu")
     assert (model.meta.input_scale, model.meta.train_size) == (2.0, 256)
     assert model.network_period_px == pytest.approx(2 * model.period_px)

@@ -85,6 +85,9 @@ log = logging.getLogger(__name__)
               "for transfer to other reflector spacings.  [default: 0.6,1.6]")
 @click.option("--affine-share", type=click.FloatRange(0, 1), default=None, metavar="P",
               help="Share of the tiles given a random zoom and shift.  [default: 0.6]")
+@click.option("--frame-jitter", type=click.IntRange(min=0), default=None, metavar="PX",
+              help="Move each padded tile in its frame by up to PX pixels each way (13 at most for 101 px tiles in "
+              "128), so the network does not learn one placement on the encoder's stride grid.  [default: 0]")
 @resume_opt
 def command(
     data_dir: Path,
@@ -116,6 +119,7 @@ def command(
     precision: str | None,
     zoom_range: tuple[float, float] | None,
     affine_share: float | None,
+    frame_jitter: int | None,
     resume: bool,
 ) -> None:
     """Train a salt model on TGS tiles.
@@ -142,13 +146,13 @@ def command(
                      lovasz_from=lovasz_from, init_from=str(init_from) if init_from else None, init_member=init_member, synthetic_tiles=synthetic_tiles,
                      symmetric_lovasz=symmetric_lovasz, lovasz_elu=lovasz_elu, drop_vertical_masks=drop_vertical_masks,
                      ema_decay=ema_decay, precision=precision)
-    augment = given(zoom=zoom_range, p_affine=affine_share)
+    augment = given(zoom=zoom_range, p_affine=affine_share, frame_jitter=frame_jitter)
     if augment:
         settings["augment"] = AugmentConfig(**augment)
     if resume:
         architecture_flags = (("architecture", architecture), ("encoder", encoder), ("attention", attention),
                               ("decoder-channels", decoder_channels), ("full-resolution-width", full_resolution_width))
-        augment_flags = (("zoom-range", zoom_range), ("affine-share", affine_share))
+        augment_flags = (("zoom-range", zoom_range), ("affine-share", affine_share), ("frame-jitter", frame_jitter))
         ignored = [f"--{_FLAG_OF.get(k, k).replace('_', '-')}" for k in settings if k != "augment"]
         ignored += [f"--{name}" for name, value in architecture_flags + augment_flags if value is not None]
         if ignored:
