@@ -5,6 +5,9 @@ a random horizontal flip, zoom and shift to image and mask together, with
 reflection at the borders; then contrast and brightness are jittered.  No
 vertical flips: geology has an up.  The zoom range (log-uniform) also covers
 the scale changes between TGS tiles and real volumes (issue: scale matching).
+Before that, :func:`place_in_frame` pads each tile into the network's frame,
+moved off centre by whole pixels when ``AugmentConfig.frame_jitter`` asks for it
+(:func:`augment_batch` itself ignores that field).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["AugmentConfig", "augment_batch", "place_in_frame", "to_network_size"]
+from ..errors import InputError
+
+__all__ = ["AugmentConfig", "augment_batch", "max_frame_jitter", "place_in_frame", "to_network_size"]
 
 
 @dataclass(frozen=True)
@@ -29,8 +34,9 @@ class AugmentConfig:
     contrast: tuple[float, float] = (0.85, 1.15)
     brightness: float = 0.05
     #: Pixels by which a tile's place in its reflect-padded frame may move each way (pad mode only; 0: always
-    #: centred).  Prediction always centres the tile; the jitter teaches the network that the tile can meet the
-    #: encoder's 32 px stride grid at any offset, as section tiles do in ``segment``.
+    #: centred), applied by :func:`place_in_frame`.  Prediction always centres the tile; the jitter shows the network
+    #: the tile on ``2 * frame_jitter + 1`` of the 32 phases of its encoder's stride grid instead of one, as
+    #: section tiles in ``segment`` meet it at any phase.
     frame_jitter: int = 0
 
 
@@ -60,22 +66,29 @@ def from_network_size(x: torch.Tensor, size: tuple[int, int], mode: str, scale: 
     return x if scale == 1.0 else F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
+def max_frame_jitter(tile_px: int, size: int) -> int:
+    """The largest frame jitter that keeps a ``tile_px`` tile whole inside its ``size`` px frame: the smaller padding."""
+    return (size - tile_px) // 2
+
+
 def place_in_frame(
-    images: torch.Tensor, masks: torch.Tensor, size: int, config: AugmentConfig, generator: torch.Generator, *, scale: float = 1.0
+    images: torch.Tensor, masks: torch.Tensor, size: int, *, jitter: int, generator: torch.Generator, scale: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reflect-pad (N, 1, h, w) tiles and masks to ``size``, each placed off centre by up to ``config.frame_jitter`` px.
+    """Reflect-pad (N, 1, h, w) tiles and masks to ``size``, each placed off centre by up to ``jitter`` px.
 
     The tiles are padded to ``size + 2 * jitter`` and each is cropped back to
     ``size`` at its own random offset, so with no jitter (or an offset of
     ``jitter`` both ways) a tile sits exactly where :func:`to_network_size`
-    puts it.  Integer offsets: the tile is moved, never resampled.
+    puts it.  The move is by whole pixels: only a ``scale`` other than 1
+    resamples the tile.  No jitter draws no random numbers, so runs without
+    it replay as they did before the option existed.
     """
-    jitter = config.frame_jitter
+    tile_px = max(_zoomed(images.shape[-2:], scale))
+    limit = max_frame_jitter(tile_px, size)
+    if isinstance(jitter, bool) or not isinstance(jitter, int) or not 0 <= jitter <= limit:
+        raise InputError(f"frame jitter {jitter!r} does not keep {tile_px} px tiles in their {size} px frame; pass whole pixels from 0 to {limit}")
     if jitter == 0:
         return to_network_size(images, size, "pad", scale), to_network_size(masks, size, "pad", scale)
-    margin = (size - max(_zoomed(images.shape[-2:], scale))) // 2
-    if jitter > margin:
-        raise ValueError(f"a frame jitter of {jitter} px moves the tile out of its frame (at most {margin} px fits)")
     wide = size + 2 * jitter
     images, masks = to_network_size(images, wide, "pad", scale), to_network_size(masks, wide, "pad", scale)
     offsets = torch.randint(0, 2 * jitter + 1, (images.shape[0], 2), generator=generator).tolist()

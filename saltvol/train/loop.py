@@ -48,7 +48,7 @@ from .._weight_storage import PRECISIONS, Precision, as_stored
 from ..errors import CheckpointError, InputError
 from ..model import ModelConfig, ModelMeta, build_model, ensemble_member, read_model_file, save_model
 from ..normalize import estimate_period, image_stats
-from .augment import AugmentConfig, augment_batch, place_in_frame, to_network_size
+from .augment import AugmentConfig, augment_batch, max_frame_jitter, place_in_frame, to_network_size
 from .data import TGSData, load_tgs, stratified_folds, vertical_mask_artifacts
 from .synthetic import synthetic_tiles
 from .evaluate import predict_probabilities, score_report, tune_on_validation
@@ -239,6 +239,8 @@ def _network_zoom(config: TrainConfig, *, tile_size: int) -> float:
 
 def _check_input(config: TrainConfig, *, tile_size: int) -> None:
     """Refuse input settings the network cannot take, before a run folder is made."""
+    if config.input_mode not in ("pad", "resize"):
+        raise InputError(f"input mode {config.input_mode!r} is not 'pad' or 'resize'; pass --input-mode pad or --input-mode resize")
     if config.input_mode == "resize" and config.input_scale != 1.0:
         raise InputError("--input-scale zooms padded tiles; with --input-mode resize set --input-size instead")
     if not 0.5 <= config.input_scale <= 4:
@@ -249,14 +251,13 @@ def _check_input(config: TrainConfig, *, tile_size: int) -> None:
             f"tiles zoomed to {zoomed} px do not reflect-pad to {config.input_size} px; "
             f"pass --input-size between {zoomed} and {2 * zoomed - 1} (a multiple of 32)"
         )
-    jitter = config.augment.frame_jitter
+    jitter, limit = config.augment.frame_jitter, max_frame_jitter(zoomed, config.input_size)
+    if isinstance(jitter, bool) or not isinstance(jitter, int) or not 0 <= jitter <= limit:
+        raise InputError(f"a frame jitter of {jitter!r} px does not keep {zoomed} px tiles whole in their "
+                         f"{config.input_size} px frame; pass --frame-jitter between 0 and {limit}")
     if jitter and config.input_mode == "resize":
-        raise InputError("--frame-jitter moves a padded tile in its frame; a resized tile fills it, so drop the flag")
-    if config.input_mode == "pad" and not 0 <= jitter <= (config.input_size - zoomed) // 2:
-        raise InputError(
-            f"a frame jitter of {jitter} px moves {zoomed} px tiles out of their {config.input_size} px frame; "
-            f"pass --frame-jitter between 0 and {(config.input_size - zoomed) // 2}"
-        )
+        raise InputError("--frame-jitter moves a padded tile in its frame and --input-mode resize fills the frame; "
+                         "drop --frame-jitter or train with --input-mode pad")
     if config.input_size % 32:
         raise InputError(f"input size {config.input_size} is not a multiple of 32; pass --input-size {32 * math.ceil(config.input_size / 32)}")
     if not 0 <= config.ema_decay < 1:
@@ -529,11 +530,12 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(global_step, total_steps, warmup, config)
             batch = order[step * config.batch_size : (step + 1) * config.batch_size].to(device)
-            if config.input_mode == "pad":
-                x, y = place_in_frame(images_t[batch], masks_t[batch], config.input_size, config.augment, generator, scale=config.input_scale)
-            else:
+            if config.input_mode == "resize":
                 x = to_network_size(images_t[batch], config.input_size, "resize")
                 y = to_network_size(masks_t[batch], config.input_size, "resize")
+            else:
+                x, y = place_in_frame(images_t[batch], masks_t[batch], config.input_size, jitter=config.augment.frame_jitter,
+                                      generator=generator, scale=config.input_scale)
             x, y = augment_batch(x, y, _scaled_augment(config.augment, meta), generator)
             x = x.contiguous(memory_format=torch.channels_last)
             has_salt = (y.flatten(1).amax(dim=1) > 0).float()[:, None]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
+from saltvol.errors import InputError
 from saltvol.train.augment import AugmentConfig, augment_batch, place_in_frame, to_network_size
 
 STILL = AugmentConfig(hflip=0.0, p_affine=0.0, contrast=(1.0, 1.0), brightness=0.0)
@@ -27,7 +30,7 @@ def test_no_transform_leaves_the_batch_as_it_was():
 
 def test_a_flip_is_horizontal_only():
     images, masks = _tiles()
-    out_images, out_masks = augment_batch(images, masks, AugmentConfig(**{**STILL.__dict__, "hflip": 1.0}), torch.Generator().manual_seed(0))
+    out_images, out_masks = augment_batch(images, masks, replace(STILL, hflip=1.0), torch.Generator().manual_seed(0))
     assert torch.allclose(out_images, images.flip(-1), atol=1e-5) and torch.equal(out_masks, masks.flip(-1))
 
 
@@ -40,28 +43,51 @@ def test_zoom_and_shift_move_the_mask_with_the_image():
     assert agreement > 0.99  # the mask still thresholds the moved image (bilinear resampling blurs a few edge pixels)
 
 
-def test_without_jitter_the_frame_is_the_centred_padding():
+@pytest.mark.parametrize(("size", "scale"), [(128, 1.0), (256, 2.0)])
+def test_without_jitter_the_frame_is_the_centred_padding_and_no_random_number_is_drawn(size, scale):
     images, masks = _tiles()
-    placed_images, placed_masks = place_in_frame(images, masks, 128, STILL, torch.Generator().manual_seed(0))
-    assert torch.equal(placed_images, to_network_size(images, 128, "pad")) and torch.equal(placed_masks, to_network_size(masks, 128, "pad"))
+    generator = torch.Generator().manual_seed(0)
+    before = generator.get_state()
+    placed_images, placed_masks = place_in_frame(images, masks, size, jitter=0, generator=generator, scale=scale)
+    assert torch.equal(placed_images, to_network_size(images, size, "pad", scale))
+    assert torch.equal(placed_masks, to_network_size(masks, size, "pad", scale))
+    assert torch.equal(generator.get_state(), before)  # runs without jitter replay their augmentation exactly
 
 
-def test_jitter_moves_each_tile_whole_by_whole_pixels_within_its_frame():
-    images, masks = _tiles(12)
-    config = AugmentConfig(**{**STILL.__dict__, "frame_jitter": 8})
-    placed_images, placed_masks = place_in_frame(images, masks, 128, config, torch.Generator().manual_seed(1))
-    assert placed_images.shape == placed_masks.shape == (12, 1, 128, 128)
-    offsets = set()
-    for tile, mask, placed, placed_mask in zip(images, masks, placed_images, placed_masks):
-        found = [(r, c) for r in range(5, 22) for c in range(5, 22) if torch.equal(placed[..., r : r + 101, c : c + 101], tile)]
-        assert len(found) == 1  # the whole tile, unresampled, 13 +- 8 px from the top and left
-        (r, c), = found
-        assert torch.equal(placed_mask[..., r : r + 101, c : c + 101], mask)  # its mask at the same place
-        offsets.add((r, c))
-    assert len(offsets) > 6  # tiles are placed independently
+def _placements(images: torch.Tensor, placed: torch.Tensor, jitter: int) -> list[tuple[int, int]]:
+    """Where each whole, unresampled 101 px tile sits in its frame (13 px from the top and left when centred)."""
+    found = []
+    for tile, frame in zip(images, placed):
+        spots = [(r, c) for r in range(13 - jitter, 14 + jitter) for c in range(13 - jitter, 14 + jitter)
+                 if torch.equal(frame[..., r : r + 101, c : c + 101], tile)]
+        assert len(spots) == 1
+        found.extend(spots)
+    return found
 
 
-def test_jitter_that_would_push_the_tile_out_of_its_frame_is_refused():
+def test_jitter_moves_each_tile_and_its_mask_whole_to_every_allowed_place():
+    images, masks = _tiles(300)
+    placed_images, placed_masks = place_in_frame(images, masks, 128, jitter=2, generator=torch.Generator().manual_seed(1))
+    assert placed_images.shape == placed_masks.shape == (300, 1, 128, 128)
+    spots = _placements(images, placed_images, 2)
+    assert {r for r, _ in spots} == {c for _, c in spots} == {11, 12, 13, 14, 15}  # both ends of the range, each axis on its own
+    assert any(r != c for r, c in spots)
+    wide_images, wide_masks = to_network_size(images, 132, "pad"), to_network_size(masks, 132, "pad")
+    for i, (r, c) in enumerate(spots):  # the whole frame, reflected padding included, is a window of the wider padding
+        top, left = 15 - r, 15 - c
+        assert torch.equal(placed_images[i], wide_images[i, :, top : top + 128, left : left + 128])
+        assert torch.equal(placed_masks[i], wide_masks[i, :, top : top + 128, left : left + 128])
+
+
+def test_the_largest_jitter_reaches_the_frame_edges():
+    images, masks = _tiles(200)
+    placed, _ = place_in_frame(images, masks, 128, jitter=13, generator=torch.Generator().manual_seed(2))
+    rows = {r for r, _ in _placements(images, placed, 13)}
+    assert {0, 26} <= rows  # against the top and against the bottom of the frame
+
+
+@pytest.mark.parametrize("jitter", [14, -1, 2.5, True])
+def test_a_jitter_that_is_not_whole_pixels_inside_the_frame_is_refused(jitter):
     images, masks = _tiles(2)
-    with pytest.raises(ValueError, match="at most 13 px fits"):
-        place_in_frame(images, masks, 128, AugmentConfig(frame_jitter=14), torch.Generator())
+    with pytest.raises(InputError, match="pass whole pixels from 0 to 13"):
+        place_in_frame(images, masks, 128, jitter=jitter, generator=torch.Generator())

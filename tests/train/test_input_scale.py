@@ -12,7 +12,7 @@ from saltvol.model import ModelConfig, load_model
 from saltvol.train.augment import AugmentConfig, from_network_size, to_network_size
 from saltvol.train.data import load_tgs
 from saltvol.train.evaluate import predict_probabilities
-from saltvol.train.loop import TrainConfig, _network_zoom, default_input_size, train
+from saltvol.train.loop import TrainConfig, _check_input, _network_zoom, default_input_size, train
 from tests.conftest import TGS_DIR
 
 TINY = ModelConfig(encoder="resnet18", decoder_channels=(32, 16, 16, 16, 16))
@@ -59,8 +59,6 @@ def test_default_input_size_keeps_the_padding_share():
         (dict(input_scale=2.0, input_size=250), "--input-size 256"),
         (dict(input_scale=8.0, input_size=1024), "between 0.5 and 4"),
         (dict(augment=AugmentConfig(frame_jitter=14)), "--frame-jitter between 0 and 13"),
-        (dict(input_scale=2.0, input_size=256, augment=AugmentConfig(frame_jitter=28)), "--frame-jitter between 0 and 27"),
-        (dict(input_mode="resize", augment=AugmentConfig(frame_jitter=4)), "drop the flag"),
     ],
 )
 def test_impossible_zoom_settings_are_refused_before_a_run_starts(tmp_path, changes, message):
@@ -68,6 +66,28 @@ def test_impossible_zoom_settings_are_refused_before_a_run_starts(tmp_path, chan
     with pytest.raises(InputError, match=message):
         train(TGS_DIR, tmp_path / "run", config)
     assert not (tmp_path / "run").exists()  # nothing half-made
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (dict(augment=AugmentConfig(frame_jitter=14)), "--frame-jitter between 0 and 13"),
+        (dict(augment=AugmentConfig(frame_jitter=-1)), "--frame-jitter between 0 and 13"),
+        (dict(augment=AugmentConfig(frame_jitter=2.5)), "--frame-jitter between 0 and 13"),
+        (dict(input_scale=2.0, input_size=256, augment=AugmentConfig(frame_jitter=28)), "--frame-jitter between 0 and 27"),
+        (dict(input_mode="resize", augment=AugmentConfig(frame_jitter=4)), "drop --frame-jitter or train with --input-mode pad"),
+        (dict(input_mode="Pad"), "--input-mode pad or --input-mode resize"),
+    ],
+)
+def test_frame_jitter_and_input_mode_are_checked_without_data(changes, message):
+    with pytest.raises(InputError, match=message):
+        _check_input(TrainConfig(**changes), tile_size=101)
+
+
+@pytest.mark.parametrize("changes", [dict(augment=AugmentConfig(frame_jitter=13)),
+                                     dict(input_scale=2.0, input_size=256, augment=AugmentConfig(frame_jitter=27))])
+def test_the_largest_frame_jitter_that_fits_is_accepted(changes):
+    _check_input(TrainConfig(**changes), tile_size=101)
 
 
 @pytest.mark.skipif(not TGS_DIR.is_dir(), reason="needs the shared TGS data")

@@ -333,3 +333,9 @@ def test_bad_export_or_average_settings_are_refused_before_a_run_folder_is_made(
     with pytest.raises(InputError, match=message):
         train(TGS_DIR, tmp_path / "run", _config(**changes))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_config_from_before_the_frame_jitter_still_loads():
+    raw = json.loads(TrainConfig(augment=AugmentConfig(frame_jitter=8)).to_json())
+    del raw["augment"]["frame_jitter"]
+    assert TrainConfig.from_json(json.dumps(raw)).augment.frame_jitter == 0

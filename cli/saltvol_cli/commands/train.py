@@ -86,8 +86,9 @@ log = logging.getLogger(__name__)
 @click.option("--affine-share", type=click.FloatRange(0, 1), default=None, metavar="P",
               help="Share of the tiles given a random zoom and shift.  [default: 0.6]")
 @click.option("--frame-jitter", type=click.IntRange(min=0), default=None, metavar="PX",
-              help="Move each padded tile in its frame by up to PX pixels each way (13 at most for 101 px tiles in "
-              "128), so the network does not learn one placement on the encoder's stride grid.  [default: 0]")
+              help="Move each padded tile in its frame by up to PX whole pixels each way, so the network does not learn "
+              "one placement on its encoder's stride grid; at most half the padding (13 for 101 px tiles in 128, 27 at "
+              "--input-scale 2).  [default: 0]")
 @resume_opt
 def command(
     data_dir: Path,
