@@ -1,4 +1,5 @@
-"""Shared by the TGS model comparisons (not a benchmark itself): per-tile scores with cross-tuned post-processing.
+"""Shared by the TGS model comparisons (not a benchmark itself): loading, the validation fold, and per-tile scores
+with cross-tuned post-processing.
 
 A model's stored threshold and minimum area were tuned on its validation fold, so scoring it on
 that fold flatters it by however much the tuning fits noise.  ``cross_tuned`` splits the fold in
@@ -7,7 +8,51 @@ two halves (seeded, stratified by salt coverage), tunes on one half and scores t
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+
+#: The shared TGS training set beside the repository (``../shared/data/tgs``).
+DEFAULT_TGS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tgs"
+
+
+def add_data_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=DEFAULT_TGS, help="TGS folder (Kaggle layout, with masks)")
+
+
+def load_labelled_tgs(path: Path, script: str) -> Any:
+    """The TGS tiles and masks at ``path``, or exit with one line saying what is wrong."""
+    from saltvol.errors import SaltvolError
+    from saltvol.train.data import load_tgs
+
+    try:
+        data = load_tgs(path)
+    except SaltvolError as e:
+        sys.exit(f"{script}: {e}")
+    if data.masks is None or data.images.shape[-1] != 101:
+        sys.exit(f"{script}: {path} is not the TGS training folder (101 px tiles with masks); pass it with --data")
+    return data
+
+
+def load_model_or_exit(path: Path | None, script: str) -> Any:
+    """A model file (None: the bundled model) on the CPU, or exit with one line saying what is wrong."""
+    from saltvol.errors import SaltvolError
+    from saltvol.model import load_model
+
+    try:
+        return load_model(path, device="cpu")
+    except SaltvolError as e:
+        sys.exit(f"{script}: {e}")
+
+
+def validation_index(data: Any, meta: Any) -> np.ndarray:
+    """Indices of the tiles of the model's validation fold (its split, re-derived from the data)."""
+    from saltvol.train.data import stratified_folds
+
+    return np.flatnonzero(stratified_folds(data.coverage, k=meta.k_folds, seed=meta.split_seed) == meta.fold)
 
 
 def fold_halves(coverage: np.ndarray) -> np.ndarray:

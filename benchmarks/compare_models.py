@@ -25,35 +25,27 @@ from pathlib import Path
 
 import numpy as np
 
-from _tgs_scoring import cross_tuned, fold_halves, paired_line
+from _tgs_scoring import add_data_option, cross_tuned, fold_halves, load_labelled_tgs, load_model_or_exit, paired_line, validation_index
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("old", type=Path, help="the reference model file")
     p.add_argument("new", type=Path, help="the candidate model file")
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tgs", help="TGS folder")
+    add_data_option(p)
     args = p.parse_args(argv)
 
-    from saltvol.errors import SaltvolError
     from saltvol.metrics import tgs_score_per_image
-    from saltvol.model import load_model
-    from saltvol.train.data import load_tgs, stratified_folds
     from saltvol.model import calibrate
     from saltvol.train.evaluate import postprocess, predict_probabilities
 
-    try:
-        data = load_tgs(args.data)
-        models = [load_model(path, device="cpu") for path in (args.old, args.new)]
-    except SaltvolError as e:  # a bad path or file: one line, as the saltvol commands say it
-        sys.exit(f"compare_models: {e}")
-    if data.masks is None:
-        sys.exit(f"{args.data} has no masks; pass the TGS training folder with --data")
+    models = [load_model_or_exit(path, "compare_models") for path in (args.old, args.new)]
+    data = load_labelled_tgs(args.data, "compare_models")
     splits = {(m.meta.data_fingerprint, m.meta.fold, m.meta.k_folds, m.meta.split_seed) for m in models}
     if len(splits) != 1:
         sys.exit(f"the two models were validated on different splits {sorted(map(str, splits))}; a paired comparison needs the same tiles")
     meta = models[0].meta
-    index = np.flatnonzero(stratified_folds(data.coverage, k=meta.k_folds, seed=meta.split_seed) == meta.fold)
+    index = validation_index(data, meta)
     truth = data.masks[index]
     halves = fold_halves(data.coverage[index])
     stored, crossed = [], []

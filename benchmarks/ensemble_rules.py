@@ -20,31 +20,25 @@ from pathlib import Path
 
 import numpy as np
 
-from _tgs_scoring import cross_tuned, fold_halves, paired_line
+from _tgs_scoring import add_data_option, cross_tuned, fold_halves, load_labelled_tgs, load_model_or_exit, paired_line, validation_index
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("first", type=Path, help="the reference model (the gate of the gating rule)")
     p.add_argument("second", type=Path)
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tgs")
+    add_data_option(p)
     args = p.parse_args(argv)
 
-    from saltvol.errors import SaltvolError
-    from saltvol.model import load_model
-    from saltvol.train.data import load_tgs, stratified_folds
     from saltvol.train.evaluate import predict_probabilities
 
-    try:
-        data = load_tgs(args.data)
-        first, second = (load_model(path, device="cpu") for path in (args.first, args.second))
-    except SaltvolError as e:
-        sys.exit(f"ensemble_rules: {e}")
+    first, second = (load_model_or_exit(path, "ensemble_rules") for path in (args.first, args.second))
+    data = load_labelled_tgs(args.data, "ensemble_rules")
     keys = {(m.meta.data_fingerprint, m.meta.fold, m.meta.k_folds, m.meta.split_seed) for m in (first, second)}
-    if len(keys) != 1 or data.masks is None:
-        sys.exit("ensemble_rules: the two models must share a validation fold of a TGS folder with masks")
+    if len(keys) != 1:
+        sys.exit("ensemble_rules: the two models were validated on different splits; pass two models of the same fold")
     meta = first.meta
-    index = np.flatnonzero(stratified_folds(data.coverage, k=meta.k_folds, seed=meta.split_seed) == meta.fold)
+    index = validation_index(data, meta)
     truth, halves = data.masks[index], fold_halves(data.coverage[index])
     # raw (uncalibrated) probabilities: every rule is tuned on the same raw grid
     a, b = (predict_probabilities(m.network, data.images[index], replace(m.meta, calibration=(1.0, 0.0)), device="cpu")

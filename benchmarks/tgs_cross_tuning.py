@@ -15,13 +15,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from _tgs_scoring import fold_halves
+from _tgs_scoring import add_data_option, fold_halves, load_labelled_tgs, load_model_or_exit, validation_index
 
 MIN_AREAS = (0, 10, 25, 50, 100, 150, 200)
 GRIDS = {"0.05": np.round(np.arange(0.2, 0.81, 0.05), 3), "0.025": np.round(np.arange(0.2, 0.81, 0.025), 3)}
@@ -40,30 +39,19 @@ def _choose(mean_scores: np.ndarray, smooth: int) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("models", type=Path, nargs="+", help="model files")
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tgs", help="TGS folder")
+    add_data_option(p)
     args = p.parse_args(argv)
 
-    from saltvol.errors import SaltvolError
     from saltvol.metrics import tgs_score_per_image
-    from saltvol.model import load_model
-    from saltvol.train.data import load_tgs, stratified_folds
     from saltvol.train.evaluate import postprocess, predict_probabilities
 
-    try:
-        data = load_tgs(args.data)
-    except SaltvolError as e:
-        sys.exit(f"tgs_cross_tuning: {e}")
-    if data.masks is None:
-        sys.exit(f"tgs_cross_tuning: {args.data} has no masks; pass the TGS training folder")
+    data = load_labelled_tgs(args.data, "tgs_cross_tuning")
     print("| model | grid | smoothed over | tuned on the fold: score (threshold, min area) | cross-tuned |")
     print("|---|---|---|---|---|")
     for path in args.models:
-        try:
-            model = load_model(path, device="cpu")
-        except SaltvolError as e:
-            sys.exit(f"tgs_cross_tuning: {e}")
+        model = load_model_or_exit(path, "tgs_cross_tuning")
         meta = model.meta
-        index = np.flatnonzero(stratified_folds(data.coverage, k=meta.k_folds, seed=meta.split_seed) == meta.fold)
+        index = validation_index(data, meta)
         truth, halves = data.masks[index], fold_halves(data.coverage[index])
         probs = predict_probabilities(model.network, data.images[index], replace(meta, calibration=(1.0, 0.0)), device="cpu")
         for name, grid in GRIDS.items():

@@ -18,37 +18,30 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
+
+from _tgs_scoring import add_data_option, load_labelled_tgs, load_model_or_exit, validation_index
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=None, help="model file (default: the bundled model)")
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tgs", help="TGS folder")
+    add_data_option(p)
     args = p.parse_args(argv)
 
     import torch
     import torch.nn.functional as F
 
-    from saltvol.errors import SaltvolError
     from saltvol.metrics import tgs_score_per_image
-    from saltvol.model import load_model
     from saltvol.train.augment import to_network_size
-    from saltvol.train.data import load_tgs, stratified_folds
     from saltvol.train.evaluate import postprocess, tune_postprocessing
 
-    try:
-        data = load_tgs(args.data)
-        model = load_model(args.model, device="cpu")
-    except SaltvolError as e:
-        sys.exit(f"tgs_diagnostics: {e}")
-    if data.masks is None:
-        sys.exit(f"{args.data} has no masks; pass the TGS training folder with --data")
+    model = load_model_or_exit(args.model, "tgs_diagnostics")
+    data = load_labelled_tgs(args.data, "tgs_diagnostics")
     meta = model.meta
-    val = data.subset(np.flatnonzero(stratified_folds(data.coverage, k=meta.k_folds, seed=meta.split_seed) == meta.fold))
+    val = data.subset(validation_index(data, meta))
     truth = val.masks
     n = len(truth)
 

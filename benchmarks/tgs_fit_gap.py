@@ -24,27 +24,22 @@ from pathlib import Path
 
 import numpy as np
 
+from _tgs_scoring import add_data_option, load_labelled_tgs, load_model_or_exit
+
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=None, help="model file (default: the bundled model)")
     p.add_argument("--train-folds", type=int, nargs="+", default=[1, 2], help="training folds to score beside the validation fold")
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tgs", help="TGS folder")
+    add_data_option(p)
     args = p.parse_args(argv)
 
-    from saltvol.errors import SaltvolError
-    from saltvol.model import load_model
     from saltvol.metrics import tgs_score_per_image
-    from saltvol.train.data import load_tgs, stratified_folds, vertical_mask_artifacts
+    from saltvol.train.data import stratified_folds, vertical_mask_artifacts
     from saltvol.train.evaluate import postprocess, predict_probabilities, score_report
 
-    try:
-        data = load_tgs(args.data)
-        model = load_model(args.model, device="cpu")
-    except SaltvolError as e:
-        sys.exit(f"tgs_fit_gap: {e}")
-    if data.masks is None:
-        sys.exit(f"{args.data} has no masks; pass the TGS training folder with --data")
+    model = load_model_or_exit(args.model, "tgs_fit_gap")
+    data = load_labelled_tgs(args.data, "tgs_fit_gap")
     meta = model.meta
     bad = [f for f in args.train_folds if not 0 <= f < meta.k_folds or f == meta.fold]
     if bad:

@@ -15,12 +15,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from _tgs_scoring import cross_tuned, fold_halves, paired_line
+from _tgs_scoring import add_data_option, cross_tuned, fold_halves, load_labelled_tgs, load_model_or_exit, paired_line, validation_index
 
 TILE, FRAME = 101, 128
 #: (top, left) padding of each placement; (13, 13) is the centred one training and predict_tiles use.
@@ -37,25 +36,16 @@ AVERAGES = {
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=None, help="model file (default: the bundled model)")
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tgs", help="TGS folder")
+    add_data_option(p)
     args = p.parse_args(argv)
 
     import torch
     import torch.nn.functional as F
 
-    from saltvol.errors import SaltvolError
-    from saltvol.model import load_model
-    from saltvol.train.data import load_tgs, stratified_folds
-
-    try:
-        model = load_model(args.model, device="cpu")
-        data = load_tgs(args.data)
-    except SaltvolError as e:
-        sys.exit(f"tta_placement: {e}")
+    model = load_model_or_exit(args.model, "tta_placement")
+    data = load_labelled_tgs(args.data, "tta_placement")
     meta = model.meta
-    if data.masks is None or data.images.shape[-1] != TILE:
-        sys.exit(f"tta_placement: {args.data} is not the TGS training folder (101 px tiles with masks)")
-    index = np.flatnonzero(stratified_folds(data.coverage, k=meta.k_folds, seed=meta.split_seed) == meta.fold)
+    index = validation_index(data, meta)
     truth, halves = data.masks[index], fold_halves(data.coverage[index])
     inputs = (torch.from_numpy(data.images[index]).float()[:, None] - meta.image_mean) / meta.image_std
     pad = FRAME - TILE

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 
-__all__ = ["AugmentConfig", "augment_batch", "max_frame_jitter", "place_in_frame", "to_network_size"]
+__all__ = ["AugmentConfig", "augment_batch", "frame_jitter_fits", "max_frame_jitter", "place_in_frame", "to_network_size"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,11 @@ def max_frame_jitter(tile_px: int, size: int) -> int:
     return (size - tile_px) // 2
 
 
+def frame_jitter_fits(jitter: object, tile_px: int, size: int) -> bool:
+    """Whether ``jitter`` is whole pixels (not a bool) from 0 to :func:`max_frame_jitter`."""
+    return isinstance(jitter, int) and not isinstance(jitter, bool) and 0 <= jitter <= max_frame_jitter(tile_px, size)
+
+
 def place_in_frame(
     images: torch.Tensor, masks: torch.Tensor, size: int, *, jitter: int, generator: torch.Generator, scale: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,9 +89,9 @@ def place_in_frame(
     it replay as they did before the option existed.
     """
     tile_px = max(_zoomed(images.shape[-2:], scale))
-    limit = max_frame_jitter(tile_px, size)
-    if isinstance(jitter, bool) or not isinstance(jitter, int) or not 0 <= jitter <= limit:
-        raise InputError(f"frame jitter {jitter!r} does not keep {tile_px} px tiles in their {size} px frame; pass whole pixels from 0 to {limit}")
+    if not frame_jitter_fits(jitter, tile_px, size):
+        raise InputError(f"frame jitter {jitter!r} does not keep {tile_px} px tiles in their {size} px frame; "
+                         f"pass whole pixels from 0 to {max_frame_jitter(tile_px, size)}")
     if jitter == 0:
         return to_network_size(images, size, "pad", scale), to_network_size(masks, size, "pad", scale)
     wide = size + 2 * jitter

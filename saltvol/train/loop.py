@@ -48,7 +48,7 @@ from .._weight_storage import PRECISIONS, Precision, as_stored
 from ..errors import CheckpointError, InputError
 from ..model import ModelConfig, ModelMeta, build_model, ensemble_member, read_model_file, save_model
 from ..normalize import estimate_period, image_stats
-from .augment import AugmentConfig, augment_batch, max_frame_jitter, place_in_frame, to_network_size
+from .augment import AugmentConfig, augment_batch, frame_jitter_fits, max_frame_jitter, place_in_frame, to_network_size
 from .data import TGSData, load_tgs, stratified_folds, vertical_mask_artifacts
 from .synthetic import synthetic_tiles
 from .evaluate import predict_probabilities, score_report, tune_on_validation
@@ -251,10 +251,10 @@ def _check_input(config: TrainConfig, *, tile_size: int) -> None:
             f"tiles zoomed to {zoomed} px do not reflect-pad to {config.input_size} px; "
             f"pass --input-size between {zoomed} and {2 * zoomed - 1} (a multiple of 32)"
         )
-    jitter, limit = config.augment.frame_jitter, max_frame_jitter(zoomed, config.input_size)
-    if isinstance(jitter, bool) or not isinstance(jitter, int) or not 0 <= jitter <= limit:
-        raise InputError(f"a frame jitter of {jitter!r} px does not keep {zoomed} px tiles whole in their "
-                         f"{config.input_size} px frame; pass --frame-jitter between 0 and {limit}")
+    jitter = config.augment.frame_jitter
+    if not frame_jitter_fits(jitter, zoomed, config.input_size):
+        raise InputError(f"a frame jitter of {jitter!r} px does not keep {zoomed} px tiles whole in their {config.input_size} px "
+                         f"frame; pass --frame-jitter between 0 and {max_frame_jitter(zoomed, config.input_size)}")
     if jitter and config.input_mode == "resize":
         raise InputError("--frame-jitter moves a padded tile in its frame and --input-mode resize fills the frame; "
                          "drop --frame-jitter or train with --input-mode pad")
