@@ -108,10 +108,13 @@ def _zoomed(shape: tuple[int, ...], scale: float) -> tuple[int, int]:
 def augment_batch(
     images: torch.Tensor, masks: torch.Tensor, config: AugmentConfig, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Randomly transform a batch of (N, 1, H, W) images and masks the same way.
+    """Randomly transform a batch of (N, 1, H, W) images and (N, C, H, W) masks the same way.
 
-    Masks are resampled bilinearly and re-thresholded at 0.5, which keeps
-    thin salt edges better than nearest-neighbour sampling.  The batch is
+    The first mask channel is the salt mask: resampled bilinearly and
+    re-thresholded at 0.5, which keeps thin salt edges better than
+    nearest-neighbour sampling.  Further channels are soft targets (a
+    teacher's probabilities, for distillation): moved with the mask and left
+    unthresholded.  The batch is
     transformed on its own device; the random draws come from ``generator``
     on the CPU, so a run draws the same augmentation on any device.
     """
@@ -135,7 +138,7 @@ def augment_batch(
     grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)
     images = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     masks = F.grid_sample(masks, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    masks = (masks > 0.5).to(images.dtype)
+    masks = torch.cat([(masks[:, :1] > 0.5).to(images.dtype), masks[:, 1:]], dim=1)
 
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
     contrast = uniform(*config.contrast).view(n, 1, 1, 1).to(images.device)

@@ -19,6 +19,14 @@ kept as ``best.pt`` and exported, because the validation score of the raw
 weights swings by about 0.01 from epoch to epoch and picking the best epoch
 of a swinging curve is itself a fit to the validation fold.
 
+With a ``teacher`` (a trained model, typically an ensemble, on the same
+split), the network is also trained towards the teacher's probabilities on
+every training tile (knowledge distillation, Hinton et al. 2015): a binary
+cross-entropy to those soft targets is added to the loss, weighted by
+``distill_weight``.  The soft targets say where the teacher is unsure, which
+hard masks cannot; the aim is one network that does what the ensemble does
+at half its cost in ``segment``.
+
 Resume is exact: the order of tiles and the random augmentation of an epoch
 come from generators seeded with ``(seed, epoch)``, and the learning rate is
 a function of the step, so continuing from ``last.pt`` replays the same run.
@@ -92,6 +100,10 @@ class TrainConfig:
     drop_vertical_masks: bool = False
     ema_decay: float = 0.0
     precision: Precision = "fp16"
+    #: A model on the same split whose probabilities on the training tiles are soft targets (distillation).
+    teacher: str | None = None
+    #: Weight of the cross-entropy to the teacher's probabilities beside the segmentation loss.
+    distill_weight: float = 1.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -264,6 +276,8 @@ def _check_input(config: TrainConfig, *, tile_size: int) -> None:
         raise InputError(f"weight-average decay {config.ema_decay:g} is out of range; pass a decay in [0, 1), e.g. 0.998 (0: off)")
     if config.precision not in PRECISIONS:
         raise InputError(f"precision {config.precision!r} is not one of {', '.join(PRECISIONS)}; choose one of them")
+    if not (math.isfinite(config.distill_weight) and config.distill_weight > 0):
+        raise InputError(f"distillation weight {config.distill_weight:g} is not a positive number; pass e.g. --distill-weight 1")
 
 
 def _meta_for(config: TrainConfig, data: TGSData, train_index: np.ndarray) -> ModelMeta:
@@ -373,13 +387,13 @@ def _init_network(
         raise InputError(f"--init-member {config.init_member} is not a network of {config.init_from} ({choices}); choose one of those") from e
 
 
-def _check_same_split(init_meta: ModelMeta, config: TrainConfig, data: TGSData) -> None:
-    """Refuse a warm start whose validation fold the earlier model trained on: its score would flatter it."""
-    theirs = (init_meta.data_fingerprint, init_meta.fold, init_meta.k_folds, init_meta.split_seed)
+def _check_same_split(other: ModelMeta, config: TrainConfig, data: TGSData, *, name: str) -> None:
+    """Refuse a model (``name``: a warm start or a teacher) that trained on this run's validation fold: its score would flatter it."""
+    theirs = (other.data_fingerprint, other.fold, other.k_folds, other.split_seed)
     ours = (data.fingerprint, config.fold, config.k_folds, config.seed)
     if theirs != ours:
         raise InputError(
-            f"{_init_name(config)} was trained on another split (data {theirs[0]}, fold {theirs[1]} of {theirs[2]}, "
+            f"{name} was trained on another split (data {theirs[0]}, fold {theirs[1]} of {theirs[2]}, "
             f"seed {theirs[3]}; this run: data {ours[0]}, fold {ours[1]} of {ours[2]}, seed {ours[3]}): its training tiles "
             "would be validated on; use the same --data, --fold, --folds and no --limit"
         )
@@ -457,6 +471,8 @@ def train(
         initial_weights, init_meta = _init_network(initial_weights, init_meta, config)
         # The architecture comes with the weights; the path is kept absolute in config.json for provenance.
         config = replace(config, model=_warm_start_model(init_meta.config, config), init_from=str(Path(config.init_from).resolve()))
+    if config.teacher and state is None:
+        config = replace(config, teacher=str(Path(config.teacher).resolve()))  # absolute in config.json, for provenance and resume
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -468,7 +484,9 @@ def train(
         raise InputError(f"fold {config.fold} does not exist; choose 0..{config.k_folds - 1}")
     _check_input(config, tile_size=data.images.shape[-1])
     if init_meta is not None:
-        _check_same_split(init_meta, config, data)
+        _check_same_split(init_meta, config, data, name=_init_name(config))
+    if config.teacher:
+        _check_same_split(read_model_file(config.teacher, weights=False)[1], config, data, name=f"--teacher {config.teacher}")
     torch.manual_seed(config.seed)  # the same initial weights for the same settings
     network = build_model(config.model).to(memory_format=torch.channels_last)
     if initial_weights is not None:
@@ -508,6 +526,9 @@ def train(
     synth_images, synth_masks = synthetic_tiles(config.synthetic_tiles, meta=meta, seed=config.seed)
     images_t = _standardize(np.concatenate([data.images[train_index], synth_images]), meta)
     masks_t = torch.from_numpy(np.concatenate([data.masks[train_index], synth_masks.astype(bool)])).float()[:, None]
+    if config.teacher:  # the soft targets ride along as a second mask channel, moved by the same augmentation
+        tiles = np.concatenate([data.images[train_index], synth_images])
+        masks_t = torch.cat([masks_t, _teacher_probabilities(config.teacher, tiles, device)], dim=1)
     # The training set is small (3,950 tiles and masks as float32: about 320 MB): on a GPU it stays there, and a
     # step copies only its batch index and augmentation parameters from the host.
     images_t, masks_t = images_t.to(device), masks_t.to(device)
@@ -538,11 +559,14 @@ def train(
                                       generator=generator, scale=config.input_scale)
             x, y = augment_batch(x, y, _scaled_augment(config.augment, meta), generator)
             x = x.contiguous(memory_format=torch.channels_last)
+            y, soft = y[:, :1], y[:, 1:]
             has_salt = (y.flatten(1).amax(dim=1) > 0).float()[:, None]
             with torch.autocast(device_type=device, dtype=amp or torch.float32, enabled=amp is not None):
                 outputs = network(x)
             logits, label = outputs if isinstance(outputs, tuple) else (outputs, None)
             loss = losses(loss_name, logits.float(), y)
+            if soft.shape[1]:
+                loss = loss + config.distill_weight * F.binary_cross_entropy_with_logits(logits.float(), soft)
             if label is not None and config.aux_weight:
                 loss = loss + config.aux_weight * F.binary_cross_entropy_with_logits(label.float(), has_salt)
             optimizer.zero_grad(set_to_none=True)
@@ -587,6 +611,24 @@ def train(
             on_epoch(report)
 
     return export_best(run_dir, data=data, val_index=val_index)
+
+
+def _teacher_probabilities(path: str, tiles: np.ndarray, device: str) -> torch.Tensor:
+    """The teacher's probabilities on (N, H, W) tiles in image units, as (N, 1, H, W) soft targets.
+
+    Computed once per run start (about two minutes for 4,000 tiles and a
+    two-network ensemble on 2 CPU cores) the way the teacher predicts:
+    its own normalisation, horizontal-flip averaging and calibration, so the
+    targets are the probabilities it would report.  The same file gives the
+    same targets, so a resumed run trains towards the same ones.
+    """
+    from ..model import load_model
+
+    started = time.time()
+    teacher = load_model(path, device=device)
+    probs = teacher.predict_tiles(tiles, batch_size=64)
+    log.info("teacher %s: soft targets for %d tiles in %.0f s", path, len(tiles), time.time() - started)
+    return torch.from_numpy(probs).float()[:, None].to(device)
 
 
 def _resumed_config(saved: TrainConfig, epochs: int | None, *, trained: int) -> TrainConfig:

@@ -196,6 +196,12 @@ def test_train_flags_reach_the_config_and_are_reported_ignored_on_resume(monkeyp
                                      str(tmp_path / "m.safetensors"), "--init-member", "1", "--folds", "4", "--ema", "0.99"])
     assert again.exit_code == 0, again.output
     assert "--folds, --init, --init-member, --ema ignored with --resume" in caplog.text  # the flags' own names
+    taught = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "t"), "--teacher",
+                                      str(tmp_path / "e.safetensors"), "--distill-weight", "2"])
+    assert taught.exit_code == 0, taught.output
+    assert seen["config"].teacher == str(tmp_path / "e.safetensors") and seen["config"].distill_weight == 2.0
+    untaught = CliRunner().invoke(cli, ["train", "--data", str(tmp_path), "-o", str(tmp_path / "u"), "--distill-weight", "2"])
+    assert untaught.exit_code == 2 and "no --teacher was given" in untaught.output
     # A decoder flag with --init asks for a new decoder on the model's encoder; without --init it is just the decoder.
     for flags, arch in ((["--architecture", "unetplusplus"], "unetplusplus"), (["--attention", "scse"], "unet"),
                         (["--architecture", "manet"], "manet")):

@@ -43,6 +43,19 @@ def test_zoom_and_shift_move_the_mask_with_the_image():
     assert agreement > 0.99  # the mask still thresholds the moved image (bilinear resampling blurs a few edge pixels)
 
 
+def test_soft_target_channels_move_with_the_mask_and_stay_soft():
+    """A teacher's probabilities ride as extra mask channels: moved like the mask, never thresholded."""
+    images, masks = _tiles(16)
+    soft = torch.sigmoid(4 * images)  # smooth probabilities between 0 and 1
+    config = AugmentConfig(hflip=0.5, p_affine=1.0, zoom=(0.7, 1.4), shift=0.1, contrast=(1.0, 1.0), brightness=0.0)
+    out_images, out_masks = augment_batch(images, torch.cat([masks, soft], dim=1), config, torch.Generator().manual_seed(3))
+    alone_images, alone_masks = augment_batch(images, masks, config, torch.Generator().manual_seed(3))
+    assert torch.equal(out_images, alone_images) and torch.equal(out_masks[:, :1], alone_masks)  # the same draws
+    moved = out_masks[:, 1:]
+    assert ((moved > 0.05) & (moved < 0.95)).float().mean() > 0.05  # still soft
+    assert float((moved - torch.sigmoid(4 * out_images)).abs().mean()) < 0.01  # and where the moved image puts it
+
+
 @pytest.mark.parametrize(("size", "scale"), [(128, 1.0), (256, 2.0)])
 def test_without_jitter_the_frame_is_the_centred_padding_and_no_random_number_is_drawn(size, scale):
     images, masks = _tiles()

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from saltvol.errors import CheckpointError, InputError
-from saltvol.model import ModelConfig, build_model, load_model
+from saltvol.model import ModelConfig, build_model, load_model, save_model
 from saltvol.train.augment import AugmentConfig
 from saltvol.train.loop import TrainConfig, train
 from tests.conftest import TGS_DIR
@@ -339,3 +339,50 @@ def test_a_run_config_from_before_the_frame_jitter_still_loads():
     raw = json.loads(TrainConfig(augment=AugmentConfig(frame_jitter=8)).to_json())
     del raw["augment"]["frame_jitter"]
     assert TrainConfig.from_json(json.dumps(raw)).augment.frame_jitter == 0
+
+
+def _mean_probability(run_dir, images: np.ndarray) -> float:
+    """Mean raw sigmoid of a run's last weights on (N, 101, 101) tiles in image units (no calibration, no tuning)."""
+    state = torch.load(run_dir / "last.pt", weights_only=True)
+    meta = load_model(run_dir / "model.safetensors", device="cpu").meta
+    network = build_model(TINY)
+    network.load_state_dict(state["model"])
+    network.eval()
+    x = torch.nn.functional.pad(torch.from_numpy((images - meta.image_mean) / meta.image_std).float()[:, None], (13, 14, 13, 14), mode="reflect")
+    with torch.inference_mode():
+        logits = network(x)
+    return float(torch.sigmoid(logits[0] if isinstance(logits, tuple) else logits).mean())
+
+
+def test_a_teacher_pulls_the_network_towards_its_probabilities(tmp_path):
+    """A teacher that calls every pixel salt (p = 0.9975) raises the trained network's salt probability."""
+    train(TGS_DIR, tmp_path / "first", _config(epochs=1))
+    first = load_model(tmp_path / "first" / "model.safetensors", device="cpu")
+    teacher = save_model(first.network, replace(first.meta, calibration=(1e-6, 6.0)), tmp_path / "salty.safetensors")
+    settings = dict(epochs=1, augment=NO_AUGMENT, warmup_epochs=0.0, lovasz_from=1.0, init_from=str(tmp_path / "first" / "best.pt"))
+    train(TGS_DIR, tmp_path / "plain", _config(**settings))
+    train(TGS_DIR, tmp_path / "taught", _config(teacher=str(teacher), distill_weight=20.0, **settings))
+    saved = TrainConfig.from_json((tmp_path / "taught" / "config.json").read_text())
+    assert saved.teacher == str(teacher.resolve()) and saved.distill_weight == 20.0
+    from saltvol.train.data import load_tgs
+
+    images = load_tgs(TGS_DIR, limit=24).images
+    plain, taught = _mean_probability(tmp_path / "plain", images), _mean_probability(tmp_path / "taught", images)
+    assert taught > plain + 0.05, (plain, taught)
+
+
+def test_a_teacher_of_another_split_or_a_bad_distillation_weight_is_refused(tmp_path):
+    train(TGS_DIR, tmp_path / "first", _config(epochs=1))
+    teacher = str(tmp_path / "first" / "model.safetensors")
+    with pytest.raises(InputError, match="--teacher .* another split"):
+        train(TGS_DIR, tmp_path / "second", _config(k_folds=3, teacher=teacher))
+    with pytest.raises(InputError, match="distillation weight"):
+        train(TGS_DIR, tmp_path / "second", _config(teacher=teacher, distill_weight=0.0))
+    assert not (tmp_path / "second").exists()
+
+
+def test_a_run_config_from_before_the_teacher_still_loads():
+    raw = json.loads(TrainConfig(teacher="t.safetensors").to_json())
+    del raw["teacher"], raw["distill_weight"]
+    loaded = TrainConfig.from_json(json.dumps(raw))
+    assert loaded.teacher is None and loaded.distill_weight == 1.0

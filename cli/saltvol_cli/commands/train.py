@@ -89,6 +89,12 @@ log = logging.getLogger(__name__)
               help="Move each padded tile in its frame by up to PX whole pixels each way, so the network does not learn "
               "one placement on its encoder's stride grid; at most half the padding (13 for 101 px tiles in 128, 27 at "
               "--input-scale 2).  [default: 0]")
+@click.option("--teacher", type=click.Path(path_type=Path), default=None, metavar="MODEL",
+              help="Also train towards this model's probabilities on every training tile (distillation): an "
+              "ensemble's knowledge in one network. It must be trained on the same split; its predictions on about "
+              "4,000 tiles take a few minutes when the run starts.")
+@click.option("--distill-weight", type=click.FloatRange(min=0, min_open=True), default=None, metavar="W",
+              help="Weight of the cross-entropy to the --teacher's probabilities beside the segmentation loss.  [default: 1]")
 @resume_opt
 def command(
     data_dir: Path,
@@ -121,6 +127,8 @@ def command(
     zoom_range: tuple[float, float] | None,
     affine_share: float | None,
     frame_jitter: int | None,
+    teacher: Path | None,
+    distill_weight: float | None,
     resume: bool,
 ) -> None:
     """Train a salt model on TGS tiles.
@@ -137,6 +145,7 @@ def command(
       saltvol train --data /data/tgs -o runs/b0b --init runs/b0/best.pt --lr 1e-3 --lovasz-from 0 --synthetic-tiles 800
       saltvol train --data /data/tgs -o runs/r18 --encoder resnet18 --attention scse
       saltvol train --data /data/tgs -o runs/pp --init runs/b0/best.pt --architecture unetplusplus --lovasz-from 0.25
+      saltvol train --data /data/tgs -o runs/kd --init runs/b0/best.pt --teacher ensemble.safetensors --lovasz-from 0
     """
     from saltvol.model import ModelConfig
     from saltvol.train.augment import AugmentConfig
@@ -146,7 +155,8 @@ def command(
                      input_size=input_size or (default_input_size(input_scale) if input_scale else None), limit=limit, threads=threads,
                      lovasz_from=lovasz_from, init_from=str(init_from) if init_from else None, init_member=init_member, synthetic_tiles=synthetic_tiles,
                      symmetric_lovasz=symmetric_lovasz, lovasz_elu=lovasz_elu, drop_vertical_masks=drop_vertical_masks,
-                     ema_decay=ema_decay, precision=precision)
+                     ema_decay=ema_decay, precision=precision, teacher=str(teacher) if teacher else None,
+                     distill_weight=distill_weight)
     augment = given(zoom=zoom_range, p_affine=affine_share, frame_jitter=frame_jitter)
     if augment:
         settings["augment"] = AugmentConfig(**augment)
@@ -160,6 +170,8 @@ def command(
             log.warning("%s ignored with --resume: a resumed run keeps its saved settings", ", ".join(ignored))
         config = TrainConfig(epochs=epochs) if epochs else None
     else:
+        if distill_weight is not None and not teacher:
+            raise click.UsageError("--distill-weight weighs the --teacher's targets, and no --teacher was given; pass --teacher MODEL or drop it")
         if init_from and encoder:
             raise click.UsageError("--encoder comes with the --init model; drop it (or drop --init to train a new encoder)")
         if architecture in ("unetplusplus", "manet") and full_resolution_width:
