@@ -616,7 +616,7 @@ def train(
 def _teacher_probabilities(path: str, tiles: np.ndarray, device: str) -> torch.Tensor:
     """The teacher's probabilities on (N, H, W) tiles in image units, as (N, 1, H, W) soft targets.
 
-    Computed once per run start (about two minutes for 4,000 tiles and a
+    Computed once per run start (about three minutes for 3,950 tiles and a
     two-network ensemble on 2 CPU cores) the way the teacher predicts:
     its own normalisation, horizontal-flip averaging and calibration, so the
     targets are the probabilities it would report.  The same file gives the
