@@ -79,7 +79,7 @@ def frame_jitter_fits(jitter: object, tile_px: int, size: int) -> bool:
 def place_in_frame(
     images: torch.Tensor, masks: torch.Tensor, size: int, *, jitter: int, generator: torch.Generator, scale: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reflect-pad (N, 1, h, w) tiles and masks to ``size``, each placed off centre by up to ``jitter`` px.
+    """Reflect-pad (N, 1, h, w) tiles and (N, C, h, w) masks to ``size``, each placed off centre by up to ``jitter`` px.
 
     The tiles are padded to ``size + 2 * jitter`` and each is cropped back to
     ``size`` at its own random offset, so with no jitter (or an offset of

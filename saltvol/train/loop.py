@@ -25,7 +25,7 @@ every training tile (knowledge distillation, Hinton et al. 2015): a binary
 cross-entropy to those soft targets is added to the loss, weighted by
 ``distill_weight``.  The soft targets say where the teacher is unsure, which
 hard masks cannot; the aim is one network that does what the ensemble does
-at half its cost in ``segment``.
+at a single network's cost in ``segment``.
 
 Resume is exact: the order of tiles and the random augmentation of an epoch
 come from generators seeded with ``(seed, epoch)``, and the learning rate is
@@ -102,6 +102,8 @@ class TrainConfig:
     precision: Precision = "fp16"
     #: A model on the same split whose probabilities on the training tiles are soft targets (distillation).
     teacher: str | None = None
+    #: The teacher file's sha256 when the run started: a resume refuses a changed file, whose targets would differ.
+    teacher_sha256: str | None = None
     #: Weight of the cross-entropy to the teacher's probabilities beside the segmentation loss.
     distill_weight: float = 1.0
 
@@ -471,8 +473,9 @@ def train(
         initial_weights, init_meta = _init_network(initial_weights, init_meta, config)
         # The architecture comes with the weights; the path is kept absolute in config.json for provenance.
         config = replace(config, model=_warm_start_model(init_meta.config, config), init_from=str(Path(config.init_from).resolve()))
-    if config.teacher and state is None:
-        config = replace(config, teacher=str(Path(config.teacher).resolve()))  # absolute in config.json, for provenance and resume
+    teacher = _read_teacher(config) if config.teacher else None
+    if teacher is not None and state is None:  # the path absolute and the file's hash in config.json, for provenance and resume
+        config = replace(config, teacher=str(Path(config.teacher).resolve()), teacher_sha256=teacher.sha256)
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -485,8 +488,8 @@ def train(
     _check_input(config, tile_size=data.images.shape[-1])
     if init_meta is not None:
         _check_same_split(init_meta, config, data, name=_init_name(config))
-    if config.teacher:
-        _check_same_split(read_model_file(config.teacher, weights=False)[1], config, data, name=f"--teacher {config.teacher}")
+    if teacher is not None:
+        _check_same_split(teacher.meta, config, data, name=f"--teacher {config.teacher}")
     torch.manual_seed(config.seed)  # the same initial weights for the same settings
     network = build_model(config.model).to(memory_format=torch.channels_last)
     if initial_weights is not None:
@@ -526,11 +529,14 @@ def train(
     synth_images, synth_masks = synthetic_tiles(config.synthetic_tiles, meta=meta, seed=config.seed)
     images_t = _standardize(np.concatenate([data.images[train_index], synth_images]), meta)
     masks_t = torch.from_numpy(np.concatenate([data.masks[train_index], synth_masks.astype(bool)])).float()[:, None]
-    if config.teacher:  # the soft targets ride along as a second mask channel, moved by the same augmentation
+    if teacher is not None:  # the soft targets ride along as a second mask channel, moved by the same augmentation
         tiles = np.concatenate([data.images[train_index], synth_images])
-        masks_t = torch.cat([masks_t, _teacher_probabilities(config.teacher, tiles, device)], dim=1)
-    # The training set is small (3,950 tiles and masks as float32: about 320 MB): on a GPU it stays there, and a
-    # step copies only its batch index and augmentation parameters from the host.
+        masks_t = torch.cat([masks_t, _teacher_probabilities(teacher, tiles, device)], dim=1)
+        teacher = None  # the teacher's weights are not needed again (on a GPU: memory back for training)
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    # The training set is small (3,950 tiles and masks as float32: about 320 MB, 480 MB with a teacher's targets): on a
+    # GPU it stays there, and a step copies only its batch index and augmentation parameters from the host.
     images_t, masks_t = images_t.to(device), masks_t.to(device)
     n_train = len(images_t)
     steps_per_epoch = max(1, n_train // config.batch_size)
@@ -613,22 +619,50 @@ def train(
     return export_best(run_dir, data=data, val_index=val_index)
 
 
-def _teacher_probabilities(path: str, tiles: np.ndarray, device: str) -> torch.Tensor:
-    """The teacher's probabilities on (N, H, W) tiles in image units, as (N, 1, H, W) soft targets.
+@dataclass(frozen=True)
+class _Teacher:
+    """A distillation teacher as read from its file: network, metadata and the file's hash."""
 
-    Computed once per run start (about three minutes for 3,950 tiles and a
-    two-network ensemble on 2 CPU cores) the way the teacher predicts:
-    its own normalisation, horizontal-flip averaging and calibration, so the
-    targets are the probabilities it would report.  The same file gives the
-    same targets, so a resumed run trains towards the same ones.
+    network: torch.nn.Module
+    meta: ModelMeta
+    sha256: str
+
+
+def _read_teacher(config: TrainConfig) -> _Teacher:
+    """The ``--teacher`` model, read in full before a run folder is made; a resume checks it is the file it started with."""
+    from ..model import network_from_state, read_model_info
+
+    path = Path(config.teacher)
+    if not path.is_file():
+        raise InputError(f"--teacher {config.teacher}: no such model file; pass a model written by 'saltvol train' or 'saltvol ensemble'")
+    weights, meta = read_model_file(path)
+    network = network_from_state(path, weights, meta)
+    sha256 = read_model_info(path).sha256
+    if config.teacher_sha256 and sha256 != config.teacher_sha256:
+        raise InputError(
+            f"--teacher {config.teacher} has changed since the run started (sha256 {config.teacher_sha256[:12]}..., now "
+            f"{sha256[:12]}...), so its targets would too; restore that file, or start a new run from this one's best.pt with --init"
+        )
+    return _Teacher(network, meta, sha256)
+
+
+def _teacher_probabilities(teacher: _Teacher, tiles: np.ndarray, device: str) -> torch.Tensor:
+    """The teacher's probabilities on (N, H, W) tiles in image units, as (N, 1, H, W) soft targets on the CPU.
+
+    Computed at each start of the run (about three minutes for 3,950 tiles
+    and a two-network ensemble on 2 CPU cores) the way ``evaluate`` and
+    ``predict-images`` run the teacher on TGS tiles: its own normalisation,
+    input zoom or resize, flip averaging if it uses it, and calibration, so
+    the targets are the probabilities it would report.  The calibration's two
+    numbers were fitted on the validation fold; no tile or mask of that fold
+    is trained on.  The teacher file is checked unchanged on resume, so a
+    resumed run trains towards the same targets (on the same kind of device).
     """
-    from ..model import load_model
-
     started = time.time()
-    teacher = load_model(path, device=device)
-    probs = teacher.predict_tiles(tiles, batch_size=64)
-    log.info("teacher %s: soft targets for %d tiles in %.0f s", path, len(tiles), time.time() - started)
-    return torch.from_numpy(probs).float()[:, None].to(device)
+    network = teacher.network.to(device)
+    probs = predict_probabilities(network, tiles, teacher.meta, device=device, batch_size=64, tta=teacher.meta.tta)
+    log.info("teacher: soft targets for %d tiles in %.0f s", len(tiles), time.time() - started)
+    return torch.from_numpy(probs)[:, None]
 
 
 def _resumed_config(saved: TrainConfig, epochs: int | None, *, trained: int) -> TrainConfig:

@@ -56,6 +56,14 @@ def test_soft_target_channels_move_with_the_mask_and_stay_soft():
     assert float((moved - torch.sigmoid(4 * out_images)).abs().mean()) < 0.01  # and where the moved image puts it
 
 
+def test_a_jittered_frame_moves_soft_target_channels_with_the_mask():
+    images, masks = _tiles()
+    soft = torch.sigmoid(4 * images)
+    placed_images, placed = place_in_frame(images, torch.cat([masks, soft], dim=1), 128, jitter=6, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(placed[:, :1], (placed_images > 0.3).float())  # the mask still thresholds its tile
+    assert torch.allclose(placed[:, 1:], torch.sigmoid(4 * placed_images))  # and the soft channel sits on it too
+
+
 @pytest.mark.parametrize(("size", "scale"), [(128, 1.0), (256, 2.0)])
 def test_without_jitter_the_frame_is_the_centred_padding_and_no_random_number_is_drawn(size, scale):
     images, masks = _tiles()

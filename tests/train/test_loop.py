@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from saltvol.errors import CheckpointError, InputError
-from saltvol.model import ModelConfig, build_model, load_model, save_model
+from saltvol.model import ModelConfig, build_model, load_model, read_model_info, save_model
 from saltvol.train.augment import AugmentConfig
 from saltvol.train.loop import TrainConfig, train
 from tests.conftest import TGS_DIR
@@ -371,9 +371,11 @@ def test_a_teacher_pulls_the_network_towards_its_probabilities(tmp_path):
     assert taught > plain + 0.05, (plain, taught)
 
 
-def test_a_teacher_of_another_split_or_a_bad_distillation_weight_is_refused(tmp_path):
+def test_a_missing_teacher_of_another_split_or_a_bad_distillation_weight_is_refused(tmp_path):
     train(TGS_DIR, tmp_path / "first", _config(epochs=1))
     teacher = str(tmp_path / "first" / "model.safetensors")
+    with pytest.raises(InputError, match="--teacher .*nope.safetensors: no such model file"):
+        train(TGS_DIR, tmp_path / "second", _config(teacher=str(tmp_path / "nope.safetensors")))
     with pytest.raises(InputError, match="--teacher .* another split"):
         train(TGS_DIR, tmp_path / "second", _config(k_folds=3, teacher=teacher))
     with pytest.raises(InputError, match="distillation weight"):
@@ -381,8 +383,29 @@ def test_a_teacher_of_another_split_or_a_bad_distillation_weight_is_refused(tmp_
     assert not (tmp_path / "second").exists()
 
 
+def test_a_resume_refuses_a_teacher_file_that_changed(tmp_path):
+    """The targets are recomputed from the teacher's file on resume: a different file would change what is learnt."""
+    train(TGS_DIR, tmp_path / "first", _config(epochs=1))
+    first = load_model(tmp_path / "first" / "model.safetensors", device="cpu")
+    teacher = save_model(first.network, first.meta, tmp_path / "teacher.safetensors")
+
+    def stop(report):
+        raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(TGS_DIR, tmp_path / "run", _config(teacher=str(teacher)), on_epoch=stop)
+    saved = TrainConfig.from_json((tmp_path / "run" / "config.json").read_text())
+    assert saved.teacher_sha256 == read_model_info(teacher).sha256
+    save_model(first.network, replace(first.meta, calibration=(2.0, 0.0)), teacher)  # same path, other targets
+    with pytest.raises(InputError, match="has changed since the run started"):
+        train(TGS_DIR, tmp_path / "run", resume=True)
+    save_model(first.network, first.meta, teacher)  # restored: the run goes on
+    train(TGS_DIR, tmp_path / "run", resume=True)
+    assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 2
+
+
 def test_a_run_config_from_before_the_teacher_still_loads():
     raw = json.loads(TrainConfig(teacher="t.safetensors").to_json())
-    del raw["teacher"], raw["distill_weight"]
+    del raw["teacher"], raw["teacher_sha256"], raw["distill_weight"]
     loaded = TrainConfig.from_json(json.dumps(raw))
-    assert loaded.teacher is None and loaded.distill_weight == 1.0
+    assert loaded.teacher is None and loaded.teacher_sha256 is None and loaded.distill_weight == 1.0
