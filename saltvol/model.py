@@ -645,9 +645,9 @@ def read_model_file(path: str | os.PathLike, *, weights: bool = True) -> tuple[d
     """
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"model path {str(path)!r} is a folder, not a model file; check --model")
+        raise CheckpointError(f"model path {str(path)!r} is a folder, not a model file; check the path")
     if not path.is_file():
-        raise CheckpointError(f"model file {str(path)!r} does not exist; check --model")
+        raise CheckpointError(f"model file {str(path)!r} does not exist; check the path")
     with open(path, "rb") as fh:
         head = fh.read(8)
     if not head:
@@ -757,8 +757,8 @@ def _model_path(path: str | os.PathLike | None) -> Path:
         )
     if not resolved.is_file():
         if resolved.exists():
-            raise CheckpointError(f"model path {str(resolved)!r} is not a regular file (a folder or a device); check --model")
-        raise CheckpointError(f"model file {str(resolved)!r} does not exist; check --model")
+            raise CheckpointError(f"model path {str(resolved)!r} is not a regular file (a folder or a device); check the path")
+        raise CheckpointError(f"model file {str(resolved)!r} does not exist; check the path")
     return resolved.resolve()
 
 

@@ -633,9 +633,7 @@ def _read_teacher(config: TrainConfig) -> _Teacher:
     from ..model import network_from_state, read_model_info
 
     path = Path(config.teacher)
-    if not path.is_file():
-        raise InputError(f"--teacher {config.teacher}: no such model file; pass a model written by 'saltvol train' or 'saltvol ensemble'")
-    weights, meta = read_model_file(path)
+    weights, meta = read_model_file(path)  # a missing, empty or foreign file: one line naming it
     network = network_from_state(path, weights, meta)
     sha256 = read_model_info(path).sha256
     if config.teacher_sha256 and sha256 != config.teacher_sha256:

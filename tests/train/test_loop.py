@@ -374,7 +374,7 @@ def test_a_teacher_pulls_the_network_towards_its_probabilities(tmp_path):
 def test_a_missing_teacher_of_another_split_or_a_bad_distillation_weight_is_refused(tmp_path):
     train(TGS_DIR, tmp_path / "first", _config(epochs=1))
     teacher = str(tmp_path / "first" / "model.safetensors")
-    with pytest.raises(InputError, match="--teacher .*nope.safetensors: no such model file"):
+    with pytest.raises(CheckpointError, match="nope.safetensors' does not exist; check the path"):
         train(TGS_DIR, tmp_path / "second", _config(teacher=str(tmp_path / "nope.safetensors")))
     with pytest.raises(InputError, match="--teacher .* another split"):
         train(TGS_DIR, tmp_path / "second", _config(k_folds=3, teacher=teacher))

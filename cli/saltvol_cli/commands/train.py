@@ -92,7 +92,7 @@ log = logging.getLogger(__name__)
 @click.option("--teacher", type=click.Path(path_type=Path), default=None, metavar="MODEL",
               help="Also train towards this model's probabilities on every training tile (distillation): an "
               "ensemble's knowledge in one network. It must be trained on the same split; its predictions on about "
-              "4,000 tiles take a few minutes when the run starts.")
+              "4,000 tiles take a few minutes when the run starts or resumes.")
 @click.option("--distill-weight", type=click.FloatRange(min=0, min_open=True), default=None, metavar="W",
               help="Weight of the cross-entropy to the --teacher's probabilities beside the segmentation loss.  [default: 1]")
 @resume_opt
