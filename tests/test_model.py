@@ -45,7 +45,7 @@ def test_predict_tiles_rejects_bad_shapes():
 
 
 def test_missing_model_file_is_a_clear_error(tmp_path):
-    with pytest.raises(CheckpointError, match="--model"):
+    with pytest.raises(CheckpointError, match="nope.safetensors.* does not exist; check the path"):
         load_model(tmp_path / "nope.safetensors")
 
 
